@@ -1,0 +1,31 @@
+import type { KuryrConfig } from '../config/types.js';
+import type { Logger } from '../log.js';
+import { NeutronError } from '../openstack/errors.js';
+import type { Neutron } from '../openstack/neutron-types.js';
+import type { NeutronState, PortBinder, KeyedLock } from './state.js';
+
+/** Everything the two drivers share, injected once at startup. */
+export interface DriverContext {
+  neutron: Neutron;
+  state: NeutronState;
+  binder: PortBinder;
+  config: KuryrConfig;
+  logger: Logger;
+  locks: KeyedLock;
+}
+
+/** True when `err` is Neutron answering with this status (and error type, when given). */
+export function isNeutronError(err: unknown, status: number, type?: string): err is NeutronError {
+  return err instanceof NeutronError && err.httpStatus === status && (type === undefined || err.type === type);
+}
+
+/** Runs cleanup steps in reverse, logging (not throwing) their failures: the original error wins. */
+export async function undo(logger: Logger, steps: (() => Promise<unknown>)[], what: string): Promise<void> {
+  for (const step of [...steps].reverse()) {
+    try {
+      await step();
+    } catch (err) {
+      logger.error({ err }, `rollback of ${what} failed; \`kuryr gc\` will find the leftover by its tags`);
+    }
+  }
+}

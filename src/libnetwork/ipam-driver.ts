@@ -1,0 +1,270 @@
+import { conflict, invalidRequest, notFound, withContext } from '../errors.js';
+import type { Port, Subnet, SubnetPool } from '../openstack/neutron-types.js';
+import {
+  GATEWAY_ADDRESS_TYPE,
+  OPT_MAC,
+  OPT_REQUEST_ADDRESS_TYPE,
+  type AddressSpacesResponse,
+  type Empty,
+  type IpamCapabilitiesResponse,
+  type IpamDriver,
+  type ReleaseAddressRequest,
+  type ReleasePoolRequest,
+  type RequestAddressRequest,
+  type RequestAddressResponse,
+  type RequestPoolRequest,
+  type RequestPoolResponse,
+} from './api.js';
+import { canonicalIp, cidrContains, firstHost, ipVersion, parseCidr, type Cidr } from './cidr.js';
+import { isNeutronError, type DriverContext } from './context.js';
+import { DEVICE_OWNER, PORT_EXISTING_TAG, PORT_OWNED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, subnetPoolName } from './naming.js';
+import { parseNeutronOptions, type FamilyOptions } from './options.js';
+
+/** Kuryr's IPAM driver: Docker pools are Neutron subnet pools, addresses are Neutron ports. */
+export class KuryrIpamDriver implements IpamDriver {
+  constructor(private readonly ctx: DriverContext) {}
+
+  getCapabilities(): IpamCapabilitiesResponse {
+    // Docker's MAC lets RequestAddress create the port with the MAC the container will use.
+    return { RequiresMACAddress: true, RequiresRequestReplay: false };
+  }
+
+  getDefaultAddressSpaces(): AddressSpacesResponse {
+    return {
+      LocalDefaultAddressSpace: this.ctx.config.localDefaultAddressSpace,
+      GlobalDefaultAddressSpace: this.ctx.config.globalDefaultAddressSpace,
+    };
+  }
+
+  async requestPool(req: RequestPoolRequest): Promise<RequestPoolResponse> {
+    if (!req.Pool && req.SubPool) throw invalidRequest('SubPool (--ip-range) given without Pool (--subnet)');
+    const opts = parseNeutronOptions(req.Options);
+    const family = req.V6 ? opts.v6 : opts.v4;
+    const version = req.V6 ? 6 : 4;
+    if (!req.Pool) return this.defaultPool(version);
+    const cidr = parseCidr(req.SubPool || req.Pool, { strict: true });
+    if (cidr.version !== version) throw invalidRequest(`pool ${cidr.text} is not an IPv${version} CIDR`);
+    const subnetId = await this.resolveSubnetId(family);
+    if (family.poolUuid || family.poolName) {
+      const pool = await this.userPool(family);
+      if (pool.prefixes.some((p) => parseCidr(p).text === cidr.text)) {
+        if (pool.shared !== opts.shared) {
+          throw conflict(`subnet pool ${pool.id} has shared=${pool.shared} but neutron.net.shared=${opts.shared} was requested`);
+        }
+        if (!pool.tags.includes(SUBNETPOOL_EXISTING_TAG)) await this.ctx.neutron.addTag('subnetpools', pool.id, SUBNETPOOL_EXISTING_TAG);
+        return { PoolID: pool.id, Pool: cidr.text };
+      }
+      // The user's pool does not hold this CIDR: like upstream, serve it from a pool of our own.
+    }
+    const pool = await this.kuryrPool(cidr, subnetId, opts.shared);
+    return { PoolID: pool.id, Pool: cidr.text };
+  }
+
+  private async defaultPool(version: 4 | 6): Promise<RequestPoolResponse> {
+    const name = version === 4 ? this.ctx.config.neutron.defaultSubnetpoolV4 : this.ctx.config.neutron.defaultSubnetpoolV6;
+    const pools = await this.ctx.neutron.listSubnetPools({ name });
+    const pool = pools[0];
+    if (!pool) {
+      throw notFound(`default IPv${version} subnet pool "${name}" does not exist in Neutron; create it or give --subnet`);
+    }
+    throw invalidRequest(
+      `networks without --subnet are not supported yet: pass --subnet with a CIDR from the default pool "${name}" (${pool.prefixes.join(', ')})`,
+    );
+  }
+
+  private async resolveSubnetId(family: FamilyOptions): Promise<string | undefined> {
+    if (family.subnetUuid) return family.subnetUuid;
+    if (!family.subnetName) return undefined;
+    const found = await this.ctx.neutron.listSubnets({ name: family.subnetName });
+    if (found.length !== 1) {
+      throw found.length === 0
+        ? notFound(`no Neutron subnet is named "${family.subnetName}"`)
+        : conflict(`${found.length} Neutron subnets are named "${family.subnetName}"; use neutron.subnet.uuid`);
+    }
+    return found[0]!.id;
+  }
+
+  private async userPool(family: FamilyOptions): Promise<SubnetPool> {
+    const filter = family.poolUuid ? { id: family.poolUuid } : { name: family.poolName };
+    const found = await this.ctx.neutron.listSubnetPools(filter);
+    if (found.length !== 1) {
+      const what = family.poolUuid ? `id ${family.poolUuid}` : `name "${family.poolName}"`;
+      throw found.length === 0 ? notFound(`no Neutron subnet pool with ${what}`) : conflict(`several Neutron subnet pools with ${what}`);
+    }
+    return found[0]!;
+  }
+
+  /** Get-or-create `kuryrPool-<cidr>`: every host asking for the same pool shares it. */
+  private async kuryrPool(cidr: Cidr, subnetId: string | undefined, shared: boolean): Promise<SubnetPool> {
+    const name = subnetPoolName(this.ctx.config.subnetpoolNamePrefix, cidr.text);
+    const existing = await this.ctx.neutron.listSubnetPools({ name, ...(subnetId ? { tags: subnetId } : {}) });
+    if (existing.length > 0) {
+      existing.sort((a, b) => a.id.localeCompare(b.id));
+      return existing[0]!;
+    }
+    return this.ctx.neutron.createSubnetPool({
+      name,
+      prefixes: [cidr.text],
+      default_prefixlen: cidr.prefixLength,
+      min_prefixlen: cidr.prefixLength,
+      shared,
+      tags: subnetId ? [subnetId] : [],
+    } as Partial<SubnetPool>);
+  }
+
+  async releasePool(req: ReleasePoolRequest): Promise<Empty> {
+    const { neutron, state, config, logger } = this.ctx;
+    const pool = (await neutron.listSubnetPools({ id: req.PoolID }))[0];
+    state.forgetPool(req.PoolID);
+    if (!pool) return {};
+    // The operator's default pools and user-given pools are never deleted, only un-marked.
+    if (pool.name === config.neutron.defaultSubnetpoolV4 || pool.name === config.neutron.defaultSubnetpoolV6 || pool.is_default) return {};
+    for (const subnet of await neutron.listSubnets({ tags: pool.id })) {
+      if (subnet.subnetpool_id !== pool.id) await neutron.removeTag('subnets', subnet.id, pool.id);
+    }
+    if (pool.tags.includes(SUBNETPOOL_EXISTING_TAG)) {
+      await neutron.removeTag('subnetpools', pool.id, SUBNETPOOL_EXISTING_TAG);
+      return {};
+    }
+    for (const subnet of await neutron.listSubnets({ subnetpool_id: pool.id })) {
+      if (!subnet.name.startsWith(SUBNET_NAME_PREFIX)) continue;
+      try {
+        await neutron.deleteSubnet(subnet.id);
+      } catch (err) {
+        if (!isNeutronError(err, 409)) throw withContext(`release pool ${pool.id}: delete subnet ${subnet.id}`, err);
+        logger.info({ poolId: pool.id, subnetId: subnet.id }, 'subnet still in use elsewhere; pool kept');
+        return {};
+      }
+    }
+    try {
+      await neutron.deleteSubnetPool(pool.id);
+    } catch (err) {
+      // Another network (another host under local scope) still allocates from it.
+      if (!isNeutronError(err, 409) && !isNeutronError(err, 412)) throw withContext(`release pool ${pool.id}`, err);
+      logger.info({ poolId: pool.id }, 'subnet pool still in use; kept');
+    }
+    return {};
+  }
+
+  async requestAddress(req: RequestAddressRequest): Promise<RequestAddressResponse> {
+    const { state } = this.ctx;
+    const options = req.Options ?? {};
+    const isGateway = options[OPT_REQUEST_ADDRESS_TYPE] === GATEWAY_ADDRESS_TYPE;
+    const address = req.Address ? canonicalIp(req.Address) : undefined;
+    const pool = await state.pool(req.PoolID);
+    if (!pool) throw notFound(`subnet pool ${req.PoolID} does not exist in Neutron`);
+    const subnet = await state.subnetOfPool(req.PoolID);
+    if (isGateway) return { Address: this.gatewayAddress(pool, subnet, address) };
+    if (!subnet) throw notFound(`no Neutron subnet serves pool ${req.PoolID} yet`);
+    const cidr = parseCidr(subnet.cidr);
+    if (address && !cidrContains(cidr, address)) throw invalidRequest(`address ${address} is not in subnet ${subnet.cidr}`);
+    const port = await this.allocatePort(subnet, address, options[OPT_MAC]);
+    const ip = port.fixed_ips.find((f) => f.subnet_id === subnet.id)?.ip_address;
+    if (!ip) throw notFound(`port ${port.id} has no address on subnet ${subnet.id}`);
+    state.rememberAddressPort(req.PoolID, ip, port);
+    return { Address: `${ip}/${cidr.prefixLength}` };
+  }
+
+  /**
+   * The gateway Docker reserves before CreateNetwork. With no subnet yet, Docker's --gateway or,
+   * when absent, the first host address (Neutron's own default), so networks work without --gateway.
+   */
+  private gatewayAddress(pool: SubnetPool, subnet: Subnet | undefined, address: string | undefined): string {
+    if (subnet) {
+      const len = parseCidr(subnet.cidr).prefixLength;
+      if (!address) return subnet.gateway_ip ? `${subnet.gateway_ip}/${len}` : ipVersion(subnet.cidr.split('/')[0]!) === 4 ? '0.0.0.0/0' : '::/0';
+      if (subnet.gateway_ip && canonicalIp(subnet.gateway_ip) === address) return `${address}/${len}`;
+      throw conflict(`gateway ${address} differs from the gateway ${subnet.gateway_ip ?? '(none)'} of existing subnet ${subnet.id}`);
+    }
+    const cidr = parseCidr(pool.prefixes[0] ?? '');
+    const gateway = address ?? firstHost(cidr);
+    if (!cidrContains(cidr, gateway)) throw invalidRequest(`gateway ${gateway} is not in pool ${cidr.text}`);
+    return `${gateway}/${cidr.prefixLength}`;
+  }
+
+  /**
+   * One Neutron call on the normal path: the port is created bound to this host, with Docker's MAC
+   * and Kuryr's tag in the create body, so it never exists untagged. Only when Neutron says the
+   * address or MAC is taken do we look for a pre-created port to adopt.
+   */
+  private async allocatePort(subnet: Subnet, address: string | undefined, mac: string | undefined): Promise<Port> {
+    const { neutron, config } = this.ctx;
+    try {
+      return await neutron.createPort({
+        name: UNBOUND_PORT_NAME,
+        network_id: subnet.network_id,
+        admin_state_up: true,
+        fixed_ips: [{ subnet_id: subnet.id, ...(address ? { ip_address: address } : {}) }],
+        ...(mac ? { mac_address: mac.toLowerCase() } : {}),
+        device_owner: DEVICE_OWNER,
+        'binding:host_id': config.hostname,
+        tags: [PORT_OWNED_TAG],
+      } as Partial<Port>);
+    } catch (err) {
+      if (address && isNeutronError(err, 409, 'IpAddressAlreadyAllocated')) {
+        const [port] = await neutron.listPorts({ network_id: subnet.network_id, fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`] });
+        if (port) return this.adopt(port, `address ${address}`);
+      }
+      if (mac && isNeutronError(err, 409, 'MacAddressInUse')) {
+        const [port] = await neutron.listPorts({ network_id: subnet.network_id, mac_address: mac.toLowerCase() });
+        if (port) return this.adopt(port, `MAC ${mac}`);
+      }
+      throw withContext(`allocate an address on subnet ${subnet.id}`, err);
+    }
+  }
+
+  /** A pre-created port is adopted only when nobody owns it: never hijack a VM's or router's port. */
+  private async adopt(port: Port, why: string): Promise<Port> {
+    const owned = port.device_owner || port.device_id || port['binding:host_id'];
+    if (owned && !port.tags.includes(PORT_EXISTING_TAG)) {
+      throw conflict(
+        `${why} belongs to Neutron port ${port.id} (device_owner "${port.device_owner}", device_id "${port.device_id}"); ` +
+          'only unbound ports without an owner can be used for a container',
+      );
+    }
+    if (port.tags.includes(PORT_EXISTING_TAG) || port.tags.includes(PORT_OWNED_TAG)) {
+      throw conflict(`${why} is already used by Kuryr port ${port.id}`);
+    }
+    const tags = [...port.tags, PORT_EXISTING_TAG];
+    await this.ctx.neutron.replaceTags('ports', port.id, tags);
+    return { ...port, tags };
+  }
+
+  async releaseAddress(req: ReleaseAddressRequest): Promise<Empty> {
+    if (!req.Address) return {};
+    const { neutron, state } = this.ctx;
+    const ip = canonicalIp(req.Address);
+    let ports: Port[];
+    const cached = state.addressPort(req.PoolID, ip);
+    if (cached) {
+      ports = [cached];
+    } else {
+      const subnet = await state.subnetOfPool(req.PoolID);
+      if (!subnet) return {};
+      ports = await neutron.listPorts({ network_id: subnet.network_id, fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${ip}`] });
+    }
+    for (const port of ports) {
+      if (port.tags.includes(PORT_OWNED_TAG)) {
+        await neutron.deletePort(port.id);
+      } else if (port.tags.includes(PORT_EXISTING_TAG)) {
+        await this.releaseAdopted(port);
+      }
+      // Anything else holding the address (a router's gateway port) is not ours to touch.
+      state.forgetPort(port.id);
+    }
+    state.forgetAddressPort(req.PoolID, ip);
+    return {};
+  }
+
+  /** An adopted port goes back to how the operator made it: unbound, unowned, untagged by us. */
+  private async releaseAdopted(port: Port): Promise<void> {
+    const { neutron } = this.ctx;
+    const ours = new Set([PORT_EXISTING_TAG, ...port.tags.filter((t) => t.startsWith(NET_TAG_LOW) || t.startsWith(NET_TAG_HIGH))]);
+    try {
+      await neutron.updatePort(port.id, { device_owner: '', device_id: '', 'binding:host_id': '' });
+      await neutron.replaceTags('ports', port.id, port.tags.filter((t) => !ours.has(t)));
+    } catch (err) {
+      if (!isNeutronError(err, 404)) throw withContext(`release adopted port ${port.id}`, err);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * How Docker objects are named and tagged in Neutron. Kept identical to upstream kuryr-libnetwork so
+ * that networks made by either implementation are managed by the other.
+ */
+
+export const NET_TAG_LOW = 'kuryr.net.uuid.lh:';
+export const NET_TAG_HIGH = 'kuryr.net.uuid.uh:';
+export const NET_EXISTING_TAG = 'kuryr.net.existing:';
+/** Marks ports Kuryr's IPAM created (and so may delete). */
+export const PORT_OWNED_TAG = 'compute:kuryr';
+/** Marks pre-existing ports Kuryr adopted (released by unbinding, never deleted). */
+export const PORT_EXISTING_TAG = 'kuryr.port.existing';
+export const SUBNETPOOL_EXISTING_TAG = 'kuryr.subnetpool.existing';
+
+export const DEVICE_OWNER = 'compute:kuryr';
+export const NETWORK_NAME_PREFIX = 'kuryr-net-';
+export const SUBNET_NAME_PREFIX = 'kuryr-subnet-';
+export const UNBOUND_PORT_NAME = 'kuryr-unbound-port';
+
+/**
+ * The tags that identify a Docker network or endpoint ID. The ID is split in two because Neutron
+ * once limited tags to 60 characters; upstream kept the split and we must match it.
+ */
+export function idTags(dockerId: string): string[] {
+  const tags = [NET_TAG_LOW + dockerId.slice(0, 32)];
+  if (dockerId.length > 32) tags.push(NET_TAG_HIGH + dockerId.slice(32, 64));
+  return tags;
+}
+
+/** Recovers the Docker ID from a resource's tags, or undefined when it carries none. */
+export function dockerIdFromTags(tags: readonly string[]): string | undefined {
+  const low = tags.find((t) => t.startsWith(NET_TAG_LOW));
+  if (!low) return undefined;
+  const high = tags.find((t) => t.startsWith(NET_TAG_HIGH));
+  return low.slice(NET_TAG_LOW.length) + (high ? high.slice(NET_TAG_HIGH.length) : '');
+}
+
+export const existingNetworkTag = (dockerNetworkId: string) => NET_EXISTING_TAG + dockerNetworkId.slice(0, 12);
+export const networkName = (dockerNetworkId: string) => NETWORK_NAME_PREFIX + dockerNetworkId.slice(0, 8);
+export const subnetName = (cidr: string) => SUBNET_NAME_PREFIX + cidr;
+export const subnetPoolName = (prefix: string, cidr: string) => `${prefix}-${cidr}`;
+export const endpointPortName = (endpointId: string) => `${endpointId}-port`;
+/** Marks ports CreateEndpoint made itself (another IPAM driver gave the address): DeleteEndpoint deletes them. */
+export const PORT_ENDPOINT_TAG = 'kuryr.port.endpoint';

@@ -1,0 +1,446 @@
+import { conflict, invalidRequest, notFound, withContext } from '../errors.js';
+import type { Network, Port, Subnet } from '../openstack/neutron-types.js';
+import {
+  OPT_ENABLE_IPV6,
+  type AllocateNetworkRequest,
+  type CapabilitiesResponse,
+  type CreateEndpointRequest,
+  type CreateEndpointResponse,
+  type CreateNetworkRequest,
+  type Empty,
+  type EndpointOperInfoResponse,
+  type EndpointRequest,
+  type ExternalConnectivityRequest,
+  type IpamData,
+  type JoinRequest,
+  type JoinResponse,
+  type NetworkDriver,
+  type NetworkRequest,
+  type StaticRoute,
+} from './api.js';
+import { canonicalIp, cidrContains, parseCidr, splitInterfaceAddress, type Cidr } from './cidr.js';
+import { isNeutronError, undo, type DriverContext } from './context.js';
+import { ExposedPorts } from './exposed-ports.js';
+import {
+  DEVICE_OWNER,
+  PORT_ENDPOINT_TAG,
+  PORT_EXISTING_TAG,
+  PORT_OWNED_TAG,
+  SUBNET_NAME_PREFIX,
+  UNBOUND_PORT_NAME,
+  endpointPortName,
+  existingNetworkTag,
+  idTags,
+  networkName,
+  subnetName,
+  subnetPoolName,
+} from './naming.js';
+import { genericOptions, parseNeutronOptions, type FamilyOptions, type NeutronOptions } from './options.js';
+
+/** One address family of a CreateNetwork request, resolved before anything changes in Neutron. */
+interface FamilyPlan {
+  version: 4 | 6;
+  cidr: Cidr;
+  gateway?: string;
+  poolId: string;
+  existingSubnet?: Subnet;
+}
+
+/** Kuryr's network driver: Docker networks are Neutron networks, endpoints are Neutron ports. */
+export class KuryrNetworkDriver implements NetworkDriver {
+  private readonly exposed: ExposedPorts;
+
+  constructor(private readonly ctx: DriverContext) {
+    this.exposed = new ExposedPorts(ctx);
+  }
+
+  getCapabilities(): CapabilitiesResponse {
+    return { Scope: this.ctx.config.capabilityScope, ConnectivityScope: this.ctx.config.capabilityScope };
+  }
+
+  createNetwork(req: CreateNetworkRequest): Promise<Empty> {
+    return this.ctx.locks.run(`net:${req.NetworkID}`, () => this.createNetworkLocked(req));
+  }
+
+  private async createNetworkLocked(req: CreateNetworkRequest): Promise<Empty> {
+    const { neutron, state, logger } = this.ctx;
+    const generic = genericOptions(req.Options);
+    const opts = parseNeutronOptions(generic);
+    const wantV6 = req.Options?.[OPT_ENABLE_IPV6] === true || req.Options?.[OPT_ENABLE_IPV6] === 'true';
+    // Validate and resolve everything first: a bad request must change nothing in Neutron.
+    const plans: FamilyPlan[] = [];
+    const v4 = firstPool(req.IPv4Data);
+    const v6 = firstPool(req.IPv6Data);
+    if (v4) plans.push(await this.planFamily(4, v4, opts.v4));
+    if (v6) plans.push(await this.planFamily(6, v6, opts.v6));
+    if (wantV6 && !v6) logger.warn({ networkId: req.NetworkID }, 'IPv6 enabled but Docker sent no IPv6 pool');
+
+    let net = await state.network(req.NetworkID);
+    const rollback: (() => Promise<unknown>)[] = [];
+    if (!net) {
+      net = opts.netUuid || opts.netName ? await this.adoptNetwork(req.NetworkID, opts, rollback) : await this.newNetwork(req.NetworkID, opts, rollback);
+    }
+    try {
+      for (const plan of plans) await this.ensureSubnet(net, plan, rollback);
+    } catch (err) {
+      await undo(logger, rollback, `network ${req.NetworkID}`);
+      state.forgetNetwork(req.NetworkID);
+      throw withContext(`create network ${req.NetworkID.slice(0, 12)}`, err);
+    }
+    state.rememberNetwork(req.NetworkID, net);
+    state.forgetSubnetsOfNetwork(net.id);
+    return {};
+  }
+
+  private async planFamily(version: 4 | 6, data: IpamData, family: FamilyOptions): Promise<FamilyPlan> {
+    const { neutron, config } = this.ctx;
+    const cidr = parseCidr(data.Pool, { strict: true });
+    if (cidr.version !== version) throw invalidRequest(`IPv${version}Data pool ${data.Pool} is not IPv${version}`);
+    let gateway: string | undefined;
+    if (data.Gateway) {
+      gateway = splitInterfaceAddress(data.Gateway).ip;
+      // The IPAM placeholder for "no gateway" on an existing gateway-less subnet.
+      if (gateway === '0.0.0.0' || gateway === '::') gateway = undefined;
+      else if (!cidrContains(cidr, gateway)) throw invalidRequest(`gateway ${gateway} is not in ${cidr.text}`);
+    }
+    let existingSubnet: Subnet | undefined;
+    if (family.subnetUuid || family.subnetName) {
+      const found = await neutron.listSubnets(family.subnetUuid ? { id: family.subnetUuid } : { name: family.subnetName });
+      if (found.length !== 1) {
+        const what = family.subnetUuid ? `id ${family.subnetUuid}` : `name "${family.subnetName}"`;
+        throw found.length === 0 ? notFound(`no Neutron subnet with ${what}`) : conflict(`several Neutron subnets with ${what}`);
+      }
+      existingSubnet = found[0]!;
+    }
+    let poolId: string | undefined;
+    if (family.poolUuid) {
+      poolId = (await neutron.listSubnetPools({ id: family.poolUuid }))[0]?.id;
+    } else {
+      const name = family.poolName ?? subnetPoolName(config.subnetpoolNamePrefix, cidr.text);
+      const pools = await neutron.listSubnetPools({ name, ...(existingSubnet ? { tags: existingSubnet.id } : {}) });
+      pools.sort((a, b) => a.id.localeCompare(b.id));
+      poolId = pools[0]?.id;
+      // A user pool that does not hold the CIDR was replaced by a kuryr pool in RequestPool.
+      if (!poolId && family.poolName) {
+        poolId = (await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, cidr.text) }))[0]?.id;
+      }
+    }
+    if (!poolId) {
+      throw notFound(`no Neutron subnet pool for ${cidr.text}: create the network with --ipam-driver kuryr, or name a pool with -o neutron.pool${version === 6 ? '.v6' : ''}.name`);
+    }
+    return { version, cidr, gateway, poolId, existingSubnet };
+  }
+
+  private async newNetwork(dockerId: string, opts: NeutronOptions, rollback: (() => Promise<unknown>)[]): Promise<Network> {
+    const net = await this.ctx.neutron.createNetwork({
+      name: networkName(dockerId),
+      admin_state_up: true,
+      shared: opts.shared,
+      tags: idTags(dockerId),
+    });
+    rollback.push(() => this.ctx.neutron.deleteNetwork(net.id));
+    return net;
+  }
+
+  /** `-o neutron.net.uuid|name`: use the operator's network; tag it, never delete it. */
+  private async adoptNetwork(dockerId: string, opts: NeutronOptions, rollback: (() => Promise<unknown>)[]): Promise<Network> {
+    const { neutron } = this.ctx;
+    const found = await neutron.listNetworks(opts.netUuid ? { id: opts.netUuid } : { name: opts.netName });
+    const what = opts.netUuid ? `id ${opts.netUuid}` : `name "${opts.netName}"`;
+    if (found.length !== 1) {
+      throw found.length === 0 ? notFound(`no Neutron network with ${what}`) : conflict(`several Neutron networks with ${what}; use neutron.net.uuid`);
+    }
+    const net = found[0]!;
+    if (net.shared !== opts.shared) {
+      throw conflict(`Neutron network ${net.id} has shared=${net.shared} but neutron.net.shared=${opts.shared} was requested`);
+    }
+    const original = net.tags;
+    const tags = [...new Set([...net.tags, ...idTags(dockerId), existingNetworkTag(dockerId)])];
+    await neutron.replaceTags('networks', net.id, tags);
+    rollback.push(() => neutron.replaceTags('networks', net.id, original));
+    return { ...net, tags };
+  }
+
+  private async ensureSubnet(net: Network, plan: FamilyPlan, rollback: (() => Promise<unknown>)[]): Promise<void> {
+    const { neutron, config } = this.ctx;
+    let subnet = plan.existingSubnet;
+    if (subnet && subnet.network_id !== net.id) {
+      throw conflict(`subnet ${subnet.id} belongs to network ${subnet.network_id}, not ${net.id}`);
+    }
+    subnet ??= (await neutron.listSubnets({ network_id: net.id, cidr: plan.cidr.text }))[0];
+    if (subnet) {
+      // An existing subnet is adopted: the pool ID tag is how IPAM finds it (overlapping CIDRs).
+      if (subnet.subnetpool_id !== plan.poolId && !subnet.tags.includes(plan.poolId)) {
+        const id = subnet.id;
+        await neutron.addTag('subnets', id, plan.poolId);
+        rollback.push(() => neutron.removeTag('subnets', id, plan.poolId));
+      }
+      this.ctx.state.rememberPoolSubnet(plan.poolId, subnet);
+      return;
+    }
+    const created = await neutron.createSubnet({
+      name: subnetName(plan.cidr.text),
+      network_id: net.id,
+      ip_version: plan.version,
+      cidr: plan.cidr.text,
+      subnetpool_id: plan.poolId,
+      enable_dhcp: config.neutron.enableDhcp,
+      gateway_ip: plan.gateway ?? null,
+      tags: [plan.poolId],
+    });
+    rollback.push(() => neutron.deleteSubnet(created.id));
+    this.ctx.state.rememberPoolSubnet(plan.poolId, created);
+  }
+
+  deleteNetwork(req: NetworkRequest): Promise<Empty> {
+    return this.ctx.locks.run(`net:${req.NetworkID}`, async () => {
+      const { neutron, state } = this.ctx;
+      const net = await state.network(req.NetworkID);
+      if (!net) return {};
+      state.forgetNetwork(req.NetworkID);
+      state.forgetSubnetsOfNetwork(net.id);
+      if (net.tags.includes(existingNetworkTag(req.NetworkID))) {
+        await this.releaseAdoptedNetwork(req.NetworkID, net);
+        return {};
+      }
+      try {
+        await neutron.deleteNetwork(net.id);
+      } catch (err) {
+        if (!isNeutronError(err, 409)) throw withContext(`delete network ${net.id}`, err);
+        // Docker has no endpoint left on it, so Kuryr ports still there are leftovers of a crash.
+        await this.deleteLeftoverPorts(net.id);
+        await neutron.deleteNetwork(net.id).catch((e: unknown) => {
+          throw withContext(`delete network ${net.id} (ports not made by Kuryr remain on it)`, e);
+        });
+      }
+      return {};
+    });
+  }
+
+  private async deleteLeftoverPorts(networkId: string): Promise<void> {
+    const { neutron, logger } = this.ctx;
+    for (const port of await neutron.listPorts({ network_id: networkId, tags: PORT_OWNED_TAG })) {
+      logger.warn({ portId: port.id, networkId }, 'deleting leftover Kuryr port of a removed Docker network');
+      await neutron.deletePort(port.id);
+    }
+  }
+
+  private async releaseAdoptedNetwork(dockerId: string, net: Network): Promise<void> {
+    const { neutron } = this.ctx;
+    for (const subnet of await neutron.listSubnets({ network_id: net.id })) {
+      if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
+        try {
+          await neutron.deleteSubnet(subnet.id);
+        } catch (err) {
+          if (!isNeutronError(err, 409)) throw withContext(`delete subnet ${subnet.id}`, err);
+          await this.deleteLeftoverPorts(net.id);
+          await neutron.deleteSubnet(subnet.id);
+        }
+      }
+    }
+    const ours = new Set([...idTags(dockerId), existingNetworkTag(dockerId)]);
+    await neutron.replaceTags('networks', net.id, net.tags.filter((t) => !ours.has(t)));
+  }
+
+  async allocateNetwork(req: AllocateNetworkRequest): Promise<{ Options: Record<string, string> }> {
+    return { Options: req.Options ?? {} };
+  }
+
+  async freeNetwork(): Promise<Empty> {
+    return {};
+  }
+
+  createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
+    return this.ctx.locks.run(`ep:${req.EndpointID}`, () => this.createEndpointLocked(req));
+  }
+
+  private async createEndpointLocked(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
+    const { state, binder, logger } = this.ctx;
+    const iface = req.Interface ?? {};
+    const addresses = [iface.Address, iface.AddressIPv6].filter((a): a is string => !!a).map((a) => splitInterfaceAddress(a).ip);
+    if (addresses.length === 0) throw invalidRequest('Interface has neither Address nor AddressIPv6: Kuryr needs an address from IPAM');
+    const net = await state.network(req.NetworkID);
+    if (!net) throw notFound(`network ${req.NetworkID.slice(0, 12)} is not a Kuryr network (no Neutron network carries its tags)`);
+
+    const rollback: (() => Promise<unknown>)[] = [];
+    let port: Port;
+    try {
+      port = await this.endpointPort(req, net, addresses, rollback);
+      state.rememberEndpointPort(req.EndpointID, port);
+      rollback.push(async () => state.forgetEndpoint(req.EndpointID));
+      await binder.bind(port, { id: net.id, mtu: net.mtu }, req.EndpointID);
+      rollback.push(() => binder.unbind(port, req.EndpointID));
+      if (this.ctx.config.neutron.vifPluggingIsFatal) port = await this.waitActive(port);
+    } catch (err) {
+      await undo(logger, rollback, `endpoint ${req.EndpointID}`);
+      throw withContext(`create endpoint ${req.EndpointID.slice(0, 12)}`, err);
+    }
+    return { Interface: iface.MacAddress ? {} : { MacAddress: port.mac_address } };
+  }
+
+  /**
+   * The port IPAM made for these addresses, updated to belong to this endpoint on this host.
+   * Dual stack: IPAM made one port per family; the IPv6 address moves onto the IPv4 port.
+   */
+  private async endpointPort(req: CreateEndpointRequest, net: Network, addresses: string[], rollback: (() => Promise<unknown>)[]): Promise<Port> {
+    const { neutron, state, config } = this.ctx;
+    const existing = await state.endpointPort(req.EndpointID);
+    if (existing) return existing; // a retried CreateEndpoint
+    const found: Port[] = [];
+    for (const ip of addresses) {
+      const port = state.portByAddress(net.id, ip) ?? (await neutron.listPorts({ network_id: net.id, fixed_ips: [`ip_address=${ip}`] }))[0];
+      if (port && !found.some((p) => p.id === port.id)) found.push(port);
+    }
+    const mac = req.Interface?.MacAddress?.toLowerCase();
+    if (found.length === 0) {
+      // Another IPAM driver gave the address: the endpoint owns a port of its own.
+      const subnets = await state.networkSubnets(net.id);
+      const port = await neutron.createPort({
+        name: endpointPortName(req.EndpointID),
+        network_id: net.id,
+        admin_state_up: true,
+        fixed_ips: addresses.map((ip) => ({ subnet_id: subnetFor(subnets, ip).id, ip_address: ip })),
+        ...(mac ? { mac_address: mac } : {}),
+        device_owner: DEVICE_OWNER,
+        device_id: req.EndpointID,
+        'binding:host_id': config.hostname,
+        tags: [PORT_ENDPOINT_TAG, ...idTags(req.EndpointID)],
+      });
+      rollback.push(() => neutron.deletePort(port.id));
+      return port;
+    }
+    for (const port of found) {
+      if (!port.tags.includes(PORT_OWNED_TAG) && !port.tags.includes(PORT_EXISTING_TAG)) {
+        throw conflict(`address ${port.fixed_ips.map((f) => f.ip_address).join(', ')} is held by Neutron port ${port.id}, which Kuryr did not allocate`);
+      }
+    }
+    const keep = found.find((p) => p.tags.includes(PORT_EXISTING_TAG)) ?? found[0]!;
+    const merged = found.filter((p) => p !== keep);
+    const body: Partial<Port> = {};
+    if (merged.length > 0) {
+      for (const p of merged) {
+        if (!p.tags.includes(PORT_OWNED_TAG)) throw conflict(`endpoint addresses are on two pre-existing ports (${keep.id}, ${p.id})`);
+        await neutron.deletePort(p.id);
+        state.forgetPort(p.id);
+      }
+      body.fixed_ips = [...keep.fixed_ips, ...merged.flatMap((p) => p.fixed_ips)];
+    }
+    if (keep.device_id !== req.EndpointID) body.device_id = req.EndpointID;
+    if (keep.device_owner !== DEVICE_OWNER) body.device_owner = DEVICE_OWNER;
+    if (keep['binding:host_id'] !== config.hostname) body['binding:host_id'] = config.hostname;
+    if (!keep.admin_state_up) body.admin_state_up = true;
+    if (keep.name === UNBOUND_PORT_NAME) body.name = endpointPortName(req.EndpointID);
+    // Docker already gave the container this MAC; Neutron must agree or anti-spoofing drops it.
+    if (mac && keep.mac_address.toLowerCase() !== mac) body.mac_address = mac;
+    let port = keep;
+    if (Object.keys(body).length > 0) {
+      port = await neutron.updatePort(keep.id, body);
+      if (keep.tags.includes(PORT_EXISTING_TAG)) {
+        rollback.push(() => neutron.updatePort(keep.id, { device_id: keep.device_id, device_owner: keep.device_owner, 'binding:host_id': keep['binding:host_id'] ?? '' }));
+      }
+    }
+    const tags = [...new Set([...port.tags, ...idTags(req.EndpointID)])];
+    await neutron.replaceTags('ports', port.id, tags);
+    rollback.push(() => neutron.replaceTags('ports', port.id, keep.tags));
+    port = { ...port, tags };
+    state.updatePort(port);
+    return port;
+  }
+
+  /** With vif_plugging_is_fatal, the container starts only on an ACTIVE port. */
+  private async waitActive(port: Port): Promise<Port> {
+    const timeoutMs = this.ctx.config.neutron.vifPluggingTimeout * 1000;
+    const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
+    let current = port;
+    while (current.status !== 'ACTIVE') {
+      if (Date.now() >= deadline) {
+        throw new Error(`Neutron port ${port.id} is still ${current.status} after vif_plugging_timeout=${this.ctx.config.neutron.vifPluggingTimeout}s; is the Neutron agent on ${this.ctx.config.hostname} up?`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+      current = await this.ctx.neutron.getPort(port.id);
+    }
+    this.ctx.state.updatePort(current);
+    return current;
+  }
+
+  async endpointOperInfo(req: EndpointRequest): Promise<EndpointOperInfoResponse> {
+    const cached = await this.ctx.state.endpointPort(req.EndpointID);
+    if (!cached) return { Value: {} };
+    const port = await this.ctx.neutron.getPort(cached.id);
+    return {
+      Value: {
+        status: port.status,
+        neutron_port_id: port.id,
+        neutron_network_id: port.network_id,
+        mac_address: port.mac_address,
+        host: port['binding:host_id'] ?? '',
+        vif_type: port['binding:vif_type'] ?? '',
+      },
+    };
+  }
+
+  deleteEndpoint(req: EndpointRequest): Promise<Empty> {
+    return this.ctx.locks.run(`ep:${req.EndpointID}`, async () => {
+      const { state, binder, neutron } = this.ctx;
+      const port = await state.endpointPort(req.EndpointID);
+      if (!port) return {}; // already gone: Docker's rollbacks may repeat this call
+      await binder.unbind(port, req.EndpointID);
+      // IPAM's ReleaseAddress deletes or releases the port; only a port the endpoint made itself goes here.
+      if (port.tags.includes(PORT_ENDPOINT_TAG)) {
+        await neutron.deletePort(port.id);
+        state.forgetPort(port.id);
+      }
+      state.forgetEndpoint(req.EndpointID);
+      return {};
+    });
+  }
+
+  async join(req: JoinRequest): Promise<JoinResponse> {
+    const { state, binder, config } = this.ctx;
+    const net = await state.network(req.NetworkID);
+    if (!net) throw notFound(`network ${req.NetworkID.slice(0, 12)} is not a Kuryr network`);
+    const port = await state.endpointPort(req.EndpointID);
+    if (!port) throw notFound(`endpoint ${req.EndpointID.slice(0, 12)} has no Neutron port`);
+    const subnets = await state.networkSubnets(net.id);
+    const response: JoinResponse = {
+      InterfaceName: { SrcName: binder.containerIfName(port), DstPrefix: config.binding.vethDstPrefix },
+      StaticRoutes: [],
+      DisableGatewayService: true,
+    };
+    const portSubnets = new Set(port.fixed_ips.map((f) => f.subnet_id));
+    for (const subnet of subnets) {
+      if (portSubnets.has(subnet.id) && subnet.gateway_ip) {
+        if (subnet.ip_version === 4) response.Gateway = subnet.gateway_ip;
+        else response.GatewayIPv6 = subnet.gateway_ip;
+      }
+      for (const route of subnet.host_routes ?? []) {
+        response.StaticRoutes.push({ Destination: route.destination, RouteType: 0, NextHop: route.nexthop } satisfies StaticRoute);
+      }
+    }
+    return response;
+  }
+
+  async leave(): Promise<Empty> {
+    // The interface is torn down in DeleteEndpoint; Docker moves it out of the sandbox itself.
+    return {};
+  }
+
+  programExternalConnectivity(req: ExternalConnectivityRequest): Promise<Empty> {
+    return this.exposed.program(req);
+  }
+
+  revokeExternalConnectivity(req: EndpointRequest): Promise<Empty> {
+    return this.exposed.revoke(req);
+  }
+}
+
+function firstPool(data: IpamData[] | null): IpamData | undefined {
+  // Like upstream, one subnet per family: Docker sends one pool per --subnet.
+  return (data ?? []).find((d) => d.Pool);
+}
+
+function subnetFor(subnets: Subnet[], ip: string): Subnet {
+  const subnet = subnets.find((s) => cidrContains(parseCidr(s.cidr), canonicalIp(ip)));
+  if (!subnet) throw notFound(`no subnet of the network holds ${ip}`);
+  return subnet;
+}

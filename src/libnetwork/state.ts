@@ -1,0 +1,161 @@
+import type { Neutron, Network, Port, Subnet, SubnetPool } from '../openstack/neutron-types.js';
+import { idTags } from './naming.js';
+
+/** What the network driver needs from the host binding layer. */
+export interface PortBinder {
+  bind(port: Port, network: { id: string; mtu?: number }, endpointId: string): Promise<{ hostIfName: string; containerIfName: string }>;
+  unbind(port: Port, endpointId: string): Promise<void>;
+  /** The name of the container end Docker moves into the sandbox. */
+  containerIfName(port: Port): string;
+}
+
+/** Serialises work per key (a Docker network or endpoint), so retries and races see settled state. */
+export class KeyedLock {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const current = previous.then(work, work);
+    const tail = current.catch(() => undefined);
+    this.tails.set(key, tail);
+    try {
+      return await current;
+    } finally {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+/**
+ * Neutron is the only store; this is a read-through cache of mappings that never change while the
+ * object lives (a Docker network's Neutron network, a pool's subnets, an endpoint's port), so the
+ * attach path does not query what it already knows. Every entry can be rebuilt from Neutron tags,
+ * which is what happens after a restart.
+ */
+export class NeutronState {
+  private readonly networks = new Map<string, Network>();
+  private readonly endpointPorts = new Map<string, Port>();
+  /** Ports RequestAddress made, by `${poolId}/${ip}`, for CreateEndpoint and ReleaseAddress. */
+  private readonly addressPorts = new Map<string, Port>();
+  private readonly pools = new Map<string, SubnetPool>();
+  private readonly poolSubnets = new Map<string, Subnet>();
+  private readonly subnetsByNetwork = new Map<string, Subnet[]>();
+
+  constructor(private readonly neutron: Neutron) {}
+
+  async network(dockerNetworkId: string): Promise<Network | undefined> {
+    const cached = this.networks.get(dockerNetworkId);
+    if (cached) return cached;
+    const found = await this.neutron.listNetworks({ tags: idTags(dockerNetworkId).join(',') });
+    if (found.length > 1) {
+      // Upstream could create duplicates; pick a stable one rather than failing every call.
+      found.sort((a, b) => a.id.localeCompare(b.id));
+    }
+    const net = found[0];
+    if (net) this.networks.set(dockerNetworkId, net);
+    return net;
+  }
+
+  rememberNetwork(dockerNetworkId: string, net: Network): void {
+    this.networks.set(dockerNetworkId, net);
+  }
+
+  forgetNetwork(dockerNetworkId: string): void {
+    this.networks.delete(dockerNetworkId);
+  }
+
+  async endpointPort(endpointId: string): Promise<Port | undefined> {
+    const cached = this.endpointPorts.get(endpointId);
+    if (cached) return cached;
+    const found = await this.neutron.listPorts({ tags: idTags(endpointId).join(',') });
+    const port = found[0];
+    if (port) this.endpointPorts.set(endpointId, port);
+    return port;
+  }
+
+  rememberEndpointPort(endpointId: string, port: Port): void {
+    this.endpointPorts.set(endpointId, port);
+  }
+
+  forgetEndpoint(endpointId: string): void {
+    this.endpointPorts.delete(endpointId);
+  }
+
+  addressPort(poolId: string, ip: string): Port | undefined {
+    return this.addressPorts.get(`${poolId}/${ip}`);
+  }
+
+  /** The cached port holding this address, in any pool (CreateEndpoint knows the address, not the pool). */
+  portByAddress(networkId: string, ip: string): Port | undefined {
+    for (const port of this.addressPorts.values()) {
+      if (port.network_id === networkId && port.fixed_ips.some((f) => f.ip_address === ip)) return port;
+    }
+    return undefined;
+  }
+
+  rememberAddressPort(poolId: string, ip: string, port: Port): void {
+    this.addressPorts.set(`${poolId}/${ip}`, port);
+  }
+
+  forgetAddressPort(poolId: string, ip: string): void {
+    this.addressPorts.delete(`${poolId}/${ip}`);
+  }
+
+  /** Replaces a port in every cache that holds it (after an update). */
+  updatePort(port: Port): void {
+    for (const [k, p] of this.addressPorts) if (p.id === port.id) this.addressPorts.set(k, port);
+    for (const [k, p] of this.endpointPorts) if (p.id === port.id) this.endpointPorts.set(k, port);
+  }
+
+  forgetPort(portId: string): void {
+    for (const [k, p] of this.addressPorts) if (p.id === portId) this.addressPorts.delete(k);
+    for (const [k, p] of this.endpointPorts) if (p.id === portId) this.endpointPorts.delete(k);
+  }
+
+  async pool(poolId: string): Promise<SubnetPool | undefined> {
+    const cached = this.pools.get(poolId);
+    if (cached) return cached;
+    const found = await this.neutron.listSubnetPools({ id: poolId });
+    const pool = found[0];
+    if (pool) this.pools.set(poolId, pool);
+    return pool;
+  }
+
+  forgetPool(poolId: string): void {
+    this.pools.delete(poolId);
+    this.poolSubnets.delete(poolId);
+  }
+
+  /**
+   * The subnet Docker's pool addresses come from: the subnet allocated from the pool, or an
+   * adopted subnet tagged with the pool ID (that tag tells overlapping CIDRs apart).
+   */
+  async subnetOfPool(poolId: string): Promise<Subnet | undefined> {
+    const cached = this.poolSubnets.get(poolId);
+    if (cached) return cached;
+    const fromPool = await this.neutron.listSubnets({ subnetpool_id: poolId });
+    let subnet = fromPool.length === 1 ? fromPool[0] : undefined;
+    if (!subnet) subnet = (await this.neutron.listSubnets({ tags: poolId }))[0] ?? fromPool[0];
+    if (subnet) this.poolSubnets.set(poolId, subnet);
+    return subnet;
+  }
+
+  /** A Neutron network's subnets (Join reads gateways and routes from them). */
+  async networkSubnets(networkId: string): Promise<Subnet[]> {
+    const cached = this.subnetsByNetwork.get(networkId);
+    if (cached) return cached;
+    const subnets = await this.neutron.listSubnets({ network_id: networkId });
+    this.subnetsByNetwork.set(networkId, subnets);
+    return subnets;
+  }
+
+  rememberPoolSubnet(poolId: string, subnet: Subnet): void {
+    this.poolSubnets.set(poolId, subnet);
+  }
+
+  /** Drops every cached fact about a Neutron network's subnets (it is being deleted or released). */
+  forgetSubnetsOfNetwork(networkId: string): void {
+    for (const [k, s] of this.poolSubnets) if (s.network_id === networkId) this.poolSubnets.delete(k);
+    this.subnetsByNetwork.delete(networkId);
+  }
+}
