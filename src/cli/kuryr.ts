@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+/** kuryr: the operator's command line. */
+import { Command } from 'commander';
+import { loadConfig } from '../config/index.js';
+import { silentLogger } from '../log.js';
+import { statusChecks } from './status.js';
+
+function configArgs(opts: { configFile?: string[]; configDir?: string[]; osCloud?: string }): string[] {
+  return [
+    ...(opts.configFile ?? []).flatMap((f) => ['--config-file', f]),
+    ...(opts.configDir ?? []).flatMap((d) => ['--config-dir', d]),
+    ...(opts.osCloud ? ['--os-cloud', opts.osCloud] : []),
+  ];
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const program = new Command('kuryr').description('Kuryr: Docker networking on OpenStack Neutron');
+program
+  .option('--config-file <path>', 'kuryr.conf to read (repeatable)', collect)
+  .option('--config-dir <dir>', 'directory of *.conf files (repeatable)', collect)
+  .option('--os-cloud <name>', 'cloud from clouds.yaml');
+
+program
+  .command('status')
+  .description('check Keystone, Neutron and its extensions, the plugin endpoint and Docker')
+  .option('--json', 'print the checks as JSON')
+  .action(async (cmdOpts: { json?: boolean }) => {
+    const config = loadConfig(configArgs(program.opts()), process.env, { allowUnknownArgs: true });
+    const checks = await statusChecks(config, silentLogger);
+    if (cmdOpts.json) process.stdout.write(JSON.stringify(checks, null, 2) + '\n');
+    else for (const c of checks) process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(18)} ${c.detail}\n`);
+    process.exitCode = checks.every((c) => c.ok) ? 0 : 1;
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`kuryr: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
