@@ -1,0 +1,112 @@
+/**
+ * What functional tests share: the real Docker CLI, a Neutron client with Kuryr's own credentials
+ * (read from the kuryr.conf the dev stack wrote), and helpers to wait for outcomes.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { loadConfig } from '../../src/config/index.js';
+import type { KuryrConfig } from '../../src/config/types.js';
+import { silentLogger } from '../../src/log.js';
+import { createOpenStackClients } from '../../src/openstack/index.js';
+import type { Neutron } from '../../src/openstack/neutron-types.js';
+import { unixJson } from '../../src/cli/unix-http.js';
+
+const run = promisify(execFile);
+export const REPO = new URL('../../..', import.meta.url).pathname;
+export const CONFIG_FILE = process.env['KURYR_TEST_CONFIG'] ?? '/etc/kuryr/kuryr.conf';
+export const IMAGE = 'kuryr/busybox:latest';
+const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
+
+export const config: KuryrConfig = loadConfig(['--config-file', CONFIG_FILE], {}, { allowUnknownArgs: true });
+export const neutron: Neutron = createOpenStackClients(config.neutron, silentLogger).neutron;
+
+/** A short random suffix so runs never collide with each other or with leftovers. */
+export const uniq = () => randomBytes(3).toString('hex');
+
+export async function docker(...args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(DOCKER, args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+    return stdout.trim();
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`docker ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`);
+  }
+}
+
+/** Runs docker and returns its error text, failing the test if it unexpectedly succeeds. */
+export async function dockerFails(...args: string[]): Promise<string> {
+  try {
+    await docker(...args);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error(`expected docker ${args.join(' ')} to fail`);
+}
+
+export async function sh(cmd: string, args: string[], timeout = 120_000): Promise<string> {
+  const { stdout } = await run(cmd, args, { timeout, maxBuffer: 16 * 1024 * 1024 });
+  return stdout.trim();
+}
+
+export async function dockerNetworkId(name: string): Promise<string> {
+  return docker('network', 'inspect', '-f', '{{.Id}}', name);
+}
+
+/** Polls until `check` returns a value (not undefined) or the time is up. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Every Neutron object carrying Kuryr's marks: what must be empty after a clean teardown. */
+export async function kuryrObjects(): Promise<{ networks: number; ports: number; pools: number }> {
+  const [networks, ports, pools] = await Promise.all([
+    neutron.listNetworks(),
+    neutron.listPorts({ tags: 'compute:kuryr' }),
+    neutron.listSubnetPools({}),
+  ]);
+  return {
+    networks: networks.filter((n) => n.tags.some((t) => t.startsWith('kuryr.net.uuid.'))).length,
+    ports: ports.length,
+    pools: pools.filter((p) => p.name.startsWith(`${config.subnetpoolNamePrefix}-`)).length,
+  };
+}
+
+/** Calls the plugin directly on its socket, as Docker does. */
+export function plugin(method: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  return unixJson(config.socketPath, 'POST', `/${method}`, body) as Promise<{ status: number; body: Record<string, unknown> }>;
+}
+
+/** Addresses and MAC of a container's interface, as the kernel reports them. */
+export async function containerInterface(container: string, ifname = 'eth0'): Promise<{ mac: string; ipv4: string[]; ipv6: string[]; mtu: number }> {
+  const out = await docker('exec', container, 'ip', '-o', 'addr', 'show', 'dev', ifname);
+  const link = await docker('exec', container, 'ip', '-o', 'link', 'show', 'dev', ifname);
+  const mac = /link\/ether ([0-9a-f:]+)/.exec(link)?.[1] ?? '';
+  const mtu = Number(/mtu (\d+)/.exec(link)?.[1] ?? 0);
+  const ipv4 = [...out.matchAll(/inet ([0-9.]+)\//g)].map((m) => m[1]!);
+  const ipv6 = [...out.matchAll(/inet6 ([0-9a-f:]+)\/\d+ scope global/g)].map((m) => m[1]!);
+  return { mac, ipv4, ipv6, mtu };
+}
+
+export async function removeQuietly(kind: 'container' | 'network', ...names: string[]): Promise<void> {
+  for (const name of names) {
+    await docker(kind === 'container' ? 'rm' : 'network', ...(kind === 'container' ? ['-f', name] : ['rm', name])).catch(() => undefined);
+  }
+}
+
+/** Restarts the Kuryr daemon the way an operator would, through the dev stack script. */
+export async function restartKuryr(): Promise<void> {
+  await sh('bash', [`${REPO}scripts/stack.sh`, 'restart-kuryr'], 120_000);
+}
