@@ -118,8 +118,11 @@ export type TaggedCollection = 'networks' | 'subnets' | 'subnetpools' | 'ports' 
 /**
  * The typed Neutron client. `openstack/neutron.ts` implements it over HTTP with Keystone auth;
  * unit tests of error paths may implement it with a fake.
- * Every method throws a NeutronError (see openstack/errors.ts) on a non-2xx answer.
+ * Every method throws a NeutronError (see openstack/errors.ts) on a non-2xx answer or no answer
+ * (404 -> KURYR_ERR_NOT_FOUND, 409/412 -> KURYR_ERR_CONFLICT, 400 -> KURYR_ERR_INVALID_REQUEST,
+ * others -> KURYR_ERR_NEUTRON); Keystone failures surface as KuryrError KURYR_ERR_AUTH/NEUTRON.
  * `list*` follow pagination and return every item.
+ * `delete*` are idempotent: a 404 (already gone) counts as success.
  */
 export interface Neutron {
   listExtensions(): Promise<Extension[]>;
@@ -128,16 +131,19 @@ export interface Neutron {
   getNetwork(id: string): Promise<Network>;
   createNetwork(body: Creatable<Network>): Promise<Network>;
   updateNetwork(id: string, body: Partial<Network>): Promise<Network>;
+  /** 404 counts as success. */
   deleteNetwork(id: string): Promise<void>;
 
   listSubnets(filters?: Filters): Promise<Subnet[]>;
   getSubnet(id: string): Promise<Subnet>;
   createSubnet(body: Creatable<Subnet> & { prefixlen?: number }): Promise<Subnet>;
+  /** 404 counts as success. */
   deleteSubnet(id: string): Promise<void>;
 
   listSubnetPools(filters?: Filters): Promise<SubnetPool[]>;
   getSubnetPool(id: string): Promise<SubnetPool>;
   createSubnetPool(body: Creatable<SubnetPool>): Promise<SubnetPool>;
+  /** 404 counts as success. */
   deleteSubnetPool(id: string): Promise<void>;
 
   listPorts(filters?: Filters): Promise<Port[]>;
@@ -145,17 +151,20 @@ export interface Neutron {
   createPort(body: Creatable<Port>): Promise<Port>;
   /** Bulk create: one request, all or nothing. */
   createPorts(bodies: Creatable<Port>[]): Promise<Port[]>;
+  /** `ifRevision` sends `If-Match: revision_number=<n>`; a mismatch is a 412 (KURYR_ERR_CONFLICT). */
   updatePort(id: string, body: Partial<Port>, opts?: { ifRevision?: number }): Promise<Port>;
+  /** 404 counts as success. */
   deletePort(id: string): Promise<void>;
 
   /** PUT /{collection}/{id}/tags: replaces all tags in one call. */
   replaceTags(collection: TaggedCollection, id: string, tags: string[]): Promise<string[]>;
   addTag(collection: TaggedCollection, id: string, tag: string): Promise<void>;
-  /** A tag that is already gone counts as removed. */
+  /** A tag that is already gone counts as removed (404 is success). */
   removeTag(collection: TaggedCollection, id: string, tag: string): Promise<void>;
 
   listSecurityGroups(filters?: Filters): Promise<SecurityGroup[]>;
   createSecurityGroup(body: { name: string; description?: string; tags?: string[] }): Promise<SecurityGroup>;
+  /** 404 counts as success. */
   deleteSecurityGroup(id: string): Promise<void>;
   createSecurityGroupRules(rules: Creatable<SecurityGroupRule>[]): Promise<SecurityGroupRule[]>;
 
