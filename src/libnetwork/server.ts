@@ -16,10 +16,10 @@ export interface ListenOptions {
 }
 
 /** One fastify instance per listener; all share the protocol handler. */
-async function buildListener(protocol: PluginProtocol, logger: Logger, https?: { cert: Buffer; key: Buffer; ca?: Buffer }) {
+async function buildListener(protocol: PluginProtocol, https?: { cert: Buffer; key: Buffer; ca?: Buffer }) {
   const app = fastify({
-    loggerInstance: logger.child({ component: 'http' }),
-    disableRequestLogging: true,
+    // Every call is logged once by the protocol layer, with its outcome and duration.
+    logger: false,
     bodyLimit: 1024 * 1024,
     ...(https
       ? { https: { cert: https.cert, key: https.key, ...(https.ca ? { ca: https.ca, requestCert: true, rejectUnauthorized: true } : {}) } }
@@ -49,7 +49,7 @@ export class PluginServer {
     if (opts.socketPath) {
       await mkdir(dirname(opts.socketPath), { recursive: true });
       await rm(opts.socketPath, { force: true });
-      const app = await buildListener(this.protocol, this.logger);
+      const app = await buildListener(this.protocol);
       await app.listen({ path: opts.socketPath });
       // Docker runs as root; nobody else may drive Neutron through us.
       await chmod(opts.socketPath, 0o600);
@@ -66,7 +66,7 @@ export class PluginServer {
             ...(opts.tls.caFile ? { ca: await readFile(opts.tls.caFile) } : {}),
           }
         : undefined;
-      const app = await buildListener(this.protocol, this.logger, https);
+      const app = await buildListener(this.protocol, https);
       const host = url.hostname.replace(/^\[|\]$/g, '');
       await app.listen({ host, port: Number(url.port || (secure ? 443 : 80)) });
       this.apps.push(app);

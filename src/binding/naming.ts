@@ -1,0 +1,57 @@
+/**
+ * Device-name rules for host plumbing, in one place. Linux allows 15 visible characters
+ * (IFNAMSIZ 16 including the NUL); every name here is a 3-character prefix plus 11 characters
+ * of a Neutron id, so 14, exactly as kuryr-lib and the Neutron agents name them.
+ */
+import { KuryrError } from '../errors.js';
+
+/** Characters of the Neutron id kept after the prefix. */
+export const ID_CHARS = 11;
+/** Longest interface name the kernel accepts (IFNAMSIZ 16 minus the NUL). */
+export const MAX_IFNAME = 15;
+
+const IFNAME_RE = /^[A-Za-z0-9_.-]+$/;
+
+/** True for a name the kernel accepts and that is safe to put on an `ip -batch` line. */
+export function isValidIfName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_IFNAME && IFNAME_RE.test(name) && name !== '.' && name !== '..';
+}
+
+export function assertIfName(name: string, what = 'interface name'): string {
+  if (!isValidIfName(name)) {
+    throw new KuryrError('KURYR_ERR_BINDING', `invalid ${what} ${JSON.stringify(name)}: want 1-${MAX_IFNAME} of [A-Za-z0-9_.-]`);
+  }
+  return name;
+}
+
+function derive(prefix: string, id: string, what: string): string {
+  if (!/^[A-Za-z0-9-]+$/.test(id)) {
+    throw new KuryrError('KURYR_ERR_BINDING', `cannot name a device after ${what} ${JSON.stringify(id)}: not a Neutron id`);
+  }
+  return prefix + id.slice(0, ID_CHARS);
+}
+
+/** Host end of a port's veth pair: `tap` + 11 chars of the port id. */
+export const hostVethName = (portId: string): string => derive('tap', portId, 'port id');
+/** Container end (Docker's SrcName, later renamed by Docker): `t_c` + 11 chars of the port id. */
+export const containerIfName = (portId: string): string => derive('t_c', portId, 'port id');
+/** The Neutron Linux bridge agent's bridge for a network: `brq` + 11 chars of the network id. */
+export const linuxBridgeName = (networkId: string): string => derive('brq', networkId, 'network id');
+
+export interface HybridNames {
+  /** Per-port Linux bridge holding the tap (where iptables filtering used to happen). */
+  qbr: string;
+  /** veth end enslaved to qbr. */
+  qvb: string;
+  /** veth end plugged into the OVS integration bridge. */
+  qvo: string;
+}
+
+/** OVS hybrid plug names: `qbr`/`qvb`/`qvo` + 11 chars of the port id. */
+export function ovsHybridNames(portId: string): HybridNames {
+  return {
+    qbr: derive('qbr', portId, 'port id'),
+    qvb: derive('qvb', portId, 'port id'),
+    qvo: derive('qvo', portId, 'port id'),
+  };
+}

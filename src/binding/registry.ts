@@ -1,0 +1,11 @@
+/** VIF drivers by `binding:vif_type`. A new type is one driver file plus one line here. */
+import { bridgeDriver } from './bridge.js';
+import { ovsDriver } from './ovs.js';
+import { tapDriver } from './tap.js';
+import type { VifDriver } from './vif.js';
+
+export type VifDriverRegistry = ReadonlyMap<string, VifDriver>;
+
+export function defaultVifDrivers(): VifDriverRegistry {
+  return new Map([bridgeDriver, ovsDriver, tapDriver].map((d) => [d.vifType, d]));
+}
