@@ -5,7 +5,6 @@
 import { Binder, containerIfName } from './binding/index.js';
 import { IprouteHostNetwork } from './binding/host/index.js';
 import type { KuryrConfig } from './config/types.js';
-import { KuryrError } from './errors.js';
 import type { Logger } from './log.js';
 import { KuryrIpamDriver } from './libnetwork/ipam-driver.js';
 import { KuryrNetworkDriver } from './libnetwork/network-driver.js';
@@ -37,7 +36,7 @@ export interface Daemon {
 }
 
 export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
-  const clients = createOpenStackClients(config.neutron, logger.child({ component: 'openstack' }));
+  const clients = createOpenStackClients(config.neutron, logger);
   const binder = new Binder({ host: new IprouteHostNetwork(), config: config.binding, logger: logger.child({ component: 'binding' }) });
   const portBinder: PortBinder = {
     bind: (port, network, endpointId) => binder.bind(port, network, endpointId),
@@ -59,11 +58,8 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     protocol,
     server,
     listen: () => {
-      const uri = config.kuryrUri;
-      const secure = uri.startsWith('https:');
-      if (secure !== config.enableSsl && uri) {
-        throw new KuryrError('KURYR_ERR_CONFIG', `kuryr_uri ${uri} and enable_ssl=${config.enableSsl} disagree: use https:// with enable_ssl = True`);
-      }
+      // Like upstream, enable_ssl serves TLS on kuryr_uri's address whatever its scheme says.
+      const uri = config.enableSsl ? config.kuryrUri.replace(/^http:/, 'https:') : config.kuryrUri;
       return server.listen({
         socketPath: config.socketPath,
         uri,

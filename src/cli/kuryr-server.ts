@@ -11,7 +11,7 @@ async function main(): Promise<number> {
     process.stdout.write(`Usage: kuryr-server [options]\n\n${formatServerArgsHelp()}\n`);
     return 0;
   }
-  const config = loadConfig(argv, process.env, { onWarning: (m) => process.stderr.write(`kuryr-server: warning: ${m}\n`), binaryName: 'kuryr-server' });
+  const config = loadConfig(argv, process.env, { binaryName: 'kuryr-server' });
   const logger = createLogger({ debug: config.debug, file: config.logFile, name: 'kuryr-server' });
   for (const w of config.warnings ?? []) logger.warn(w);
   const daemon = buildDaemon(config, logger);

@@ -53,6 +53,7 @@ export interface BindingConfig {
   vethDstPrefix: string;
   /** Short name: veth | macvlan | ipvlan | vlan. */
   defaultDriver: 'veth' | 'macvlan' | 'ipvlan' | 'vlan';
+  /** Short names: veth | macvlan | ipvlan | vlan | hw_veb (upstream module paths are mapped). */
   enabledDrivers: string[];
   linkIface: string;
 }
@@ -80,4 +81,15 @@ export interface KuryrConfig {
   hostname: string;
   neutron: NeutronConfig;
   binding: BindingConfig;
+  /** `[DEFAULT] bindir`: where the binding scripts (`<vif_type> bind|unbind ...`) live. Always set by loadConfig. */
+  bindir?: string;
+  /** `[DEFAULT] default_port_driver` as a short name (upstream module paths are mapped). Always set by loadConfig. */
+  defaultPortDriver?: PortDriverName;
+  /** `[DEFAULT] enabled_port_drivers` as short names. Always set by loadConfig. */
+  enabledPortDrivers?: PortDriverName[];
+  /** Non-fatal findings while loading (unknown options, deprecated names, file permissions). Always set by loadConfig. */
+  warnings?: string[];
 }
+
+/** Upstream port drivers (`kuryr_libnetwork.port_driver.drivers.<name>`). */
+export type PortDriverName = 'veth' | 'nested' | 'vlan' | 'sriov';

@@ -1,0 +1,340 @@
+/**
+ * loadConfig: command line + kuryr.conf (+ clouds.yaml / OS_* for Keystone) → one validated,
+ * deeply frozen `KuryrConfig`. Nothing else in Kuryr reads config files or the environment.
+ *
+ * Where the Keystone credentials come from (one source, never mixed):
+ *   1. kuryr.conf, when `[neutron] auth_url` is set (in `[neutron]` or in the section its
+ *      `auth_section` names) — as upstream kuryr-libnetwork.
+ *   2. otherwise clouds.yaml (+ secure.yaml), when a cloud is named by `--os-cloud` or `OS_CLOUD`
+ *      (the command line wins) — as openstacksdk finds it.
+ *   3. otherwise the `OS_*` environment variables, when `OS_AUTH_URL` is set.
+ *   4. otherwise: KURYR_ERR_CONFIG "no Keystone auth_url ...".
+ * The session options (`cafile`, `certfile`, `keyfile`, `insecure`, `timeout`, `region_name`,
+ * `endpoint_type`) written in kuryr.conf `[neutron]` always win; when not written there, the chosen
+ * source's values are used (clouds.yaml `cacert`/`verify`/`region_name`/`interface`, `OS_CACERT`,
+ * `OS_REGION_NAME`, `OS_INTERFACE`, ...), then the defaults.
+ *
+ * Options from files override the environment defaults (`OS_KURYR_URI`, `CAPABILITY_SCOPE`), and the
+ * command line (`--debug`, `--log-file`, `--log-dir`) overrides files.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import { parseServerArgs } from './args.js';
+import { buildAuth } from './auth.js';
+import { AUTH_KEYS, authFromCloud, authFromEnv, type AuthInput, type AuthKey, type SessionInput } from './auth-sources.js';
+import {
+  configFileList,
+  DEFAULT_CONFIG_DIRS,
+  DEFAULT_CONFIG_FILES,
+  firstSecretIn,
+  MAIN_CONFIG_FILE,
+  permissionWarning,
+  readConfigFile,
+  type ReadFile,
+} from './files.js';
+import { ConfStore, configError, OptionReader, redactUrl } from './options.js';
+import type { BindingConfig, KuryrConfig, NeutronConfig, PortDriverName } from './types.js';
+import { unknownOptionWarnings } from './warnings.js';
+
+export interface LoadOptions {
+  /** Called with each warning as it is found (they are also in `config.warnings`). */
+  onWarning?: (message: string) => void;
+  /** For `./clouds.yaml`; default process.cwd(). */
+  cwd?: string;
+  /** Default for `[DEFAULT] hostname`; default os.hostname(). */
+  hostname?: string;
+  /** oslo's default config files (the first existing is read when no --config-file is given). */
+  defaultConfigFiles?: readonly string[];
+  /** oslo's default config dirs (the first existing is read when no --config-dir is given). */
+  defaultConfigDirs?: readonly string[];
+  /** Replaces openstacksdk's clouds.yaml directories (cwd, ~/.config/openstack, /etc/openstack). */
+  cloudsSearchDirs?: readonly string[];
+  /** Ignore command-line arguments that are not config options (instead of failing). */
+  allowUnknownArgs?: boolean;
+  /** Log file name under --log-dir when no log_file is set (oslo.log uses the program name). */
+  binaryName?: string;
+}
+
+const PORT_DRIVER_PREFIX = 'kuryr_libnetwork.port_driver.drivers.';
+const PORT_DRIVERS: readonly PortDriverName[] = ['veth', 'nested', 'vlan', 'sriov'];
+const BINDING_PREFIX = 'kuryr.lib.binding.drivers.';
+const BINDING_DEFAULTS: readonly BindingConfig['defaultDriver'][] = ['veth', 'macvlan', 'ipvlan', 'vlan'];
+const BINDING_ENABLED: readonly string[] = [...BINDING_DEFAULTS, 'hw_veb'];
+/** Upstream `BINDING_DRIVERS` of each port driver: one of them must be enabled. */
+const PORT_DRIVER_BINDINGS: Record<PortDriverName, readonly string[]> = {
+  veth: ['veth'],
+  nested: ['macvlan', 'ipvlan'],
+  vlan: ['vlan'],
+  sriov: ['hw_veb'],
+};
+
+/** Synchronous: reads a handful of small files once at startup. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, options: LoadOptions = {}): KuryrConfig {
+  const warnings: string[] = [];
+  const warn = (msg: string) => {
+    if (warnings.includes(msg)) return;
+    warnings.push(msg);
+    options.onWarning?.(msg);
+  };
+  const args = parseServerArgs(argv, { allowUnknown: options.allowUnknownArgs });
+
+  const paths = configFileList(args, env, {
+    files: options.defaultConfigFiles ?? DEFAULT_CONFIG_FILES,
+    dirs: options.defaultConfigDirs ?? DEFAULT_CONFIG_DIRS,
+  });
+  const files: ReadFile[] = paths.map(readConfigFile);
+  const store = new ConfStore();
+  for (const f of files) {
+    for (const [section, entries] of f.ini.sections) {
+      for (const [key, e] of entries) {
+        if (e.values.length > 1) warn(`kuryr.conf: [${section}] ${key} is set ${e.values.length} times in ${f.ini.path}; the last one (line ${e.line}) is used`);
+      }
+    }
+    store.merge(f.ini);
+  }
+  const mainFile = args.configFiles[0] ?? paths[0] ?? MAIN_CONFIG_FILE;
+  const r = new OptionReader({ store, env, mainFile });
+
+  // auth_section: keystoneauth reads auth_type and the plugin options from that section instead.
+  const authSectionRaw = r.str('neutron', 'auth_section')?.trim();
+  const authGroup = authSectionRaw ? authSectionRaw.toLowerCase() : 'neutron';
+  if (authGroup !== 'neutron' && !store.hasSection(authGroup)) {
+    const o = r.origin('neutron', 'auth_section');
+    throw configError(`kuryr.conf: [neutron] auth_section = "${authSectionRaw}" names a section that no config file has (${o?.where ?? mainFile})`);
+  }
+  for (const w of unknownOptionWarnings(store, authGroup)) warn(w);
+
+  const conf = buildDefaults(r, args, options, warn);
+  const binding = buildBinding(r, conf.defaultPortDriver, conf.enabledPortDrivers);
+
+  // --- Keystone credentials: see the precedence at the top of this file.
+  const confAuth = authFromConf(r, authGroup, mainFile);
+  const cloudName = args.osCloud ?? (env.OS_CLOUD || undefined);
+  let source: AuthInput;
+  if (confAuth.values.auth_url !== undefined) {
+    source = confAuth;
+    if (cloudName) warn(`clouds.yaml: cloud "${cloudName}" is ignored: [${authGroup}] auth_url is set in kuryr.conf, which takes precedence`);
+  } else {
+    const confKeys = Object.keys(confAuth.values).filter((k) => k !== 'auth_type');
+    if (cloudName) {
+      source = authFromCloud(cloudName, { env, cwd: options.cwd ?? process.cwd(), dirs: options.cloudsSearchDirs }, warn);
+    } else if (env.OS_AUTH_URL) {
+      source = authFromEnv(env);
+    } else {
+      throw configError(`no Keystone auth_url: set [neutron] auth_url in ${mainFile}, or OS_AUTH_URL, or a cloud in clouds.yaml (--os-cloud or OS_CLOUD)`);
+    }
+    if (confKeys.length > 0) {
+      warn(`kuryr.conf: [${authGroup}] has ${confKeys.join(', ')} but no auth_url, so they are ignored; Keystone credentials come from ${source.label}`);
+    }
+  }
+  const auth = buildAuth(source, warn);
+  const neutron = buildNeutron(r, auth, source.kind === 'conf' ? {} : source.session);
+
+  // --- Credentials in files others can read.
+  for (const f of files) {
+    const holds = firstSecretIn(f.ini);
+    const w = holds && permissionWarning('kuryr.conf', f.ini.path, f.mode, holds);
+    if (w) warn(w);
+  }
+  if (source.kind === 'cloud') {
+    for (const path of source.files) {
+      const holds = secretKeysInYaml(readFileSync(path, 'utf8'));
+      const w = holds.length > 0 && permissionWarning('clouds.yaml', path, statSync(path).mode, holds.join(', '));
+      if (w) warn(w);
+    }
+  }
+
+  const config: KuryrConfig = {
+    ...conf,
+    sources: [...paths, source.kind === 'conf' ? `Keystone credentials from kuryr.conf [${authGroup}]` : `Keystone credentials from ${source.label}`],
+    neutron,
+    binding,
+    warnings,
+  };
+  return deepFreeze(config);
+}
+
+type Defaults = Omit<KuryrConfig, 'sources' | 'neutron' | 'binding' | 'warnings'> & {
+  defaultPortDriver: PortDriverName;
+  enabledPortDrivers: PortDriverName[];
+};
+
+function checkHttpUrl(r: OptionReader, group: string, name: string, value: string): void {
+  let ok = false;
+  try {
+    const u = new URL(value);
+    ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    const raw = r.lookup(group, name);
+    throw configError(`kuryr.conf: [${group}] ${name} = "${redactUrl(value)}" is not an http(s) URL (${raw?.origin.where ?? 'default'})`);
+  }
+}
+
+function buildDefaults(r: OptionReader, args: ReturnType<typeof parseServerArgs>, options: LoadOptions, warn: (m: string) => void): Defaults {
+  const D = 'DEFAULT';
+  // Empty turns the TCP listener off: Docker then finds Kuryr only on its unix socket.
+  const kuryrUri = r.str(D, 'kuryr_uri') ?? '';
+  if (kuryrUri) checkHttpUrl(r, D, 'kuryr_uri', kuryrUri);
+
+  const enableSsl = r.bool(D, 'enable_ssl');
+  const sslCertFile = r.str(D, 'ssl_cert_file')!;
+  const sslKeyFile = r.str(D, 'ssl_key_file')!;
+  const sslCaFile = r.str(D, 'ssl_ca_file') || undefined;
+  if (enableSsl) {
+    for (const name of ['ssl_cert_file', 'ssl_key_file', ...(sslCaFile ? ['ssl_ca_file'] : [])]) {
+      const v = r.lookup(D, name)!;
+      if (!existsSync(v.value)) {
+        throw configError(`kuryr.conf: [DEFAULT] ${name} = "${v.value}" does not exist, and enable_ssl is True (${v.origin.where})`);
+      }
+    }
+    if (kuryrUri.startsWith('http:')) warn(`kuryr.conf: [DEFAULT] enable_ssl is True but kuryr_uri is ${kuryrUri}; Docker will be told https`);
+  } else if (sslCaFile) {
+    warn('kuryr.conf: [DEFAULT] ssl_ca_file is set but enable_ssl is False; it is ignored');
+  }
+
+  const portDriver = (name: string, raw: string): PortDriverName => {
+    const short = raw.startsWith(PORT_DRIVER_PREFIX) ? raw.slice(PORT_DRIVER_PREFIX.length) : raw;
+    if (!(PORT_DRIVERS as readonly string[]).includes(short)) {
+      const what = name === 'enabled_port_drivers' ? `has "${raw}", which is` : 'is';
+      throw r.bad(D, { name, kind: 'str' }, r.lookup(D, name)!, `${what} not one of ${PORT_DRIVERS.join(', ')} (or ${PORT_DRIVER_PREFIX}<name>)`);
+    }
+    return short as PortDriverName;
+  };
+  const defaultPortDriver = portDriver('default_port_driver', r.str(D, 'default_port_driver')!.trim());
+  const enabledPortDrivers = r.list(D, 'enabled_port_drivers').map((v) => portDriver('enabled_port_drivers', v));
+  if (!enabledPortDrivers.includes(defaultPortDriver)) {
+    const o = r.lookup(D, 'default_port_driver')!.origin.where;
+    throw configError(`kuryr.conf: [DEFAULT] default_port_driver = ${defaultPortDriver} is not in [DEFAULT] enabled_port_drivers (${enabledPortDrivers.join(', ') || 'empty'}); add it there (${o})`);
+  }
+
+  const logDir = args.logDir ?? (r.str(D, 'log_dir') || undefined);
+  const logFileOpt = args.logFile ?? (r.str(D, 'log_file') || undefined);
+  // oslo.log `_get_log_file_path`.
+  const logFile = logFileOpt ? (logDir ? join(logDir, logFileOpt) : logFileOpt) : logDir ? join(logDir, `${options.binaryName ?? 'kuryr-server'}.log`) : undefined;
+
+  const hostname = (r.str(D, 'hostname') || options.hostname || osHostname()).trim();
+  if (!hostname) throw configError(`kuryr.conf: [DEFAULT] hostname is empty and the system host name is unknown; set [DEFAULT] hostname`);
+
+  const out: Defaults = {
+    kuryrUri,
+    capabilityScope: r.str(D, 'capability_scope') as 'local' | 'global',
+    localDefaultAddressSpace: r.str(D, 'local_default_address_space')!,
+    globalDefaultAddressSpace: r.str(D, 'global_default_address_space')!,
+    processExternalConnectivity: r.bool(D, 'process_external_connectivity'),
+    enableSsl,
+    sslCertFile,
+    sslKeyFile,
+    subnetpoolNamePrefix: r.str(D, 'subnetpool_name_prefix')!,
+    socketPath: r.str(D, 'socket_path')!.trim(),
+    pluginSpecDir: r.str(D, 'plugin_spec_dir')!,
+    debug: args.debug ?? r.bool(D, 'debug'),
+    hostname,
+    bindir: r.str(D, 'bindir')!,
+    defaultPortDriver,
+    enabledPortDrivers,
+  };
+  if (sslCaFile) out.sslCaFile = sslCaFile;
+  if (logFile) out.logFile = logFile;
+  return out;
+}
+
+function buildBinding(r: OptionReader, portDriver: PortDriverName, enabledPortDrivers: PortDriverName[]): BindingConfig {
+  const B = 'binding';
+  const shortName = (name: string, raw: string, allowed: readonly string[]): string => {
+    const short = raw.startsWith(BINDING_PREFIX) ? raw.slice(BINDING_PREFIX.length) : raw;
+    if (!allowed.includes(short)) {
+      const what = name === 'enabled_drivers' ? `has "${raw}", which is` : 'is';
+      throw r.bad(B, { name, kind: 'str' }, r.lookup(B, name)!, `${what} not one of ${allowed.join(', ')} (or ${BINDING_PREFIX}<name>)`);
+    }
+    return short;
+  };
+  const defaultDriver = shortName('default_driver', r.str(B, 'default_driver')!.trim(), BINDING_DEFAULTS) as BindingConfig['defaultDriver'];
+  const enabledDrivers = r.list(B, 'enabled_drivers').map((v) => shortName('enabled_drivers', v, BINDING_ENABLED));
+  const where = (name: string) => r.lookup(B, name)?.origin.where ?? 'default';
+  if (!enabledDrivers.includes(defaultDriver)) {
+    throw configError(`kuryr.conf: [binding] default_driver = ${defaultDriver} is not in [binding] enabled_drivers (${enabledDrivers.join(', ') || 'empty'}); add it there (${where('default_driver')})`);
+  }
+  const checked = new Set<PortDriverName>([portDriver, ...(enabledPortDrivers.includes('sriov') ? ['sriov' as const] : [])]);
+  for (const pd of checked) {
+    const needs = PORT_DRIVER_BINDINGS[pd];
+    if (!needs.some((n) => enabledDrivers.includes(n))) {
+      throw configError(`kuryr.conf: port driver ${pd} needs ${needs.join(' or ')} in [binding] enabled_drivers (have ${enabledDrivers.join(', ') || 'none'}) (${where('enabled_drivers')})`);
+    }
+  }
+  const linkIface = r.str(B, 'link_iface')!.trim();
+  if ((portDriver === 'nested' || portDriver === 'vlan') && !linkIface) {
+    throw configError(`kuryr.conf: [DEFAULT] default_port_driver = ${portDriver} needs [binding] link_iface (the VM's interface, e.g. eth0)`);
+  }
+  return { vethDstPrefix: r.str(B, 'veth_dst_prefix')!, defaultDriver, enabledDrivers, linkIface };
+}
+
+function authFromConf(r: OptionReader, group: string, mainFile: string): AuthInput {
+  const defs = group === 'neutron' ? 'neutron' : 'auth';
+  const values: Partial<Record<AuthKey, string>> = {};
+  for (const key of AUTH_KEYS) {
+    const v = r.lookup(group, key, defs);
+    if (v && !v.fromDefault && v.value !== '') values[key] = v.value;
+  }
+  return {
+    kind: 'conf',
+    values,
+    setting: (key) => `[${group}] ${key} in ${mainFile}`,
+    origin: (key) => r.origin(group, key, defs)?.where ?? mainFile,
+    session: {},
+    label: `kuryr.conf [${group}]`,
+    files: [],
+  };
+}
+
+function buildNeutron(r: OptionReader, auth: NeutronConfig['auth'], fallback: SessionInput): NeutronConfig {
+  const N = 'neutron';
+  const pick = <T>(name: string, fromConf: () => T, fb: T | undefined): T => (r.isSet(N, name) || fb === undefined ? fromConf() : fb);
+  const optStr = (name: string) => r.str(N, name) || undefined;
+
+  const tls: NeutronConfig['tls'] = { insecure: pick('insecure', () => r.bool(N, 'insecure'), fallback.insecure) };
+  const cafile = pick('cafile', () => optStr('cafile'), fallback.cafile);
+  const certfile = pick('certfile', () => optStr('certfile'), fallback.certfile);
+  const keyfile = pick('keyfile', () => optStr('keyfile'), fallback.keyfile);
+  if (cafile) tls.cafile = cafile;
+  if (certfile) tls.certfile = certfile;
+  if (keyfile) tls.keyfile = keyfile;
+
+  const out: NeutronConfig = {
+    auth,
+    tls,
+    timeout: pick('timeout', () => r.int(N, 'timeout')!, fallback.timeout),
+    endpointType: pick('endpoint_type', () => r.str(N, 'endpoint_type')!, fallback.endpointType) as NeutronConfig['endpointType'],
+    defaultSubnetpoolV4: r.str(N, 'default_subnetpool_v4')!,
+    defaultSubnetpoolV6: r.str(N, 'default_subnetpool_v6')!,
+    enableDhcp: r.bool(N, 'enable_dhcp'),
+    vifPluggingIsFatal: r.bool(N, 'vif_plugging_is_fatal'),
+    vifPluggingTimeout: r.int(N, 'vif_plugging_timeout')!,
+  };
+  const region = pick('region_name', () => optStr('region_name'), fallback.regionName);
+  if (region) out.regionName = region;
+  const override = optStr('endpoint_override');
+  if (override) {
+    checkHttpUrl(r, N, 'endpoint_override', override);
+    out.endpointOverride = override;
+  }
+  return out;
+}
+
+/** Secret-looking keys written in a clouds.yaml / secure.yaml (any cloud), without parsing it again. */
+function secretKeysInYaml(text: string): string[] {
+  const found = new Set<string>();
+  for (const m of text.matchAll(/^\s*"?(password|token|application[_-]credential[_-]secret)"?\s*:\s*\S/gm)) found.add(m[1]!.replace(/-/g, '_'));
+  return [...found];
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,426 @@
+/**
+ * The option table (upstream names, types and defaults: kuryr-libnetwork `config.py`, kuryr-lib
+ * `config.py`, keystoneauth's session and auth options, oslo.log) and a reader that turns the merged
+ * raw INI values into typed values the way oslo.config does: `$name` substitution, oslo booleans,
+ * integers, comma lists and choices, with one error message per bad value naming option and file.
+ */
+import { KuryrError } from '../errors.js';
+import type { IniFile } from './ini.js';
+
+export type OptKind = 'str' | 'bool' | 'int' | 'list';
+
+export interface OptDef {
+  name: string;
+  kind: OptKind;
+  /** Raw default, as it would be written in the file. */
+  default?: string;
+  /** An environment variable whose value replaces the default (upstream `os.environ.get(...)`). */
+  envDefault?: string;
+  choices?: readonly string[];
+  /** Never echoed in a message. */
+  secret?: boolean;
+  /** Old names oslo still accepts (a warning names the new one). */
+  deprecatedNames?: readonly string[];
+  min?: number;
+  /** Applied to the raw value before the choices check (e.g. `publicURL` → `public`). */
+  normalize?: (value: string) => string;
+  /** Accepted for compatibility and has no effect here; `warn` says so when it is set. */
+  ignored?: 'silent' | 'warn' | 'oslo.log';
+  help?: string;
+}
+
+/** Catalog interface as keystoneauth accepts it: `publicURL`, `internalURL`, `adminURL` too. */
+export function normalizeInterface(value: string): string {
+  return value.trim().replace(/URL$/i, '').toLowerCase();
+}
+
+const s = (name: string, def?: string, extra: Partial<OptDef> = {}): OptDef => ({ name, kind: 'str', default: def, ...extra });
+const b = (name: string, def: string, extra: Partial<OptDef> = {}): OptDef => ({ name, kind: 'bool', default: def, ...extra });
+
+/** oslo.log options Kuryr-TS does not implement; setting one only earns a warning. */
+const OSLO_LOG_IGNORED = [
+  'verbose', 'use_syslog', 'syslog_log_facility', 'use_journal', 'use_json', 'use_stderr', 'use_eventlog',
+  'log_config_append', 'log_date_format', 'watch_log_file', 'logging_context_format_string',
+  'logging_default_format_string', 'logging_debug_format_suffix', 'logging_exception_prefix',
+  'logging_user_identity_format', 'default_log_levels', 'publish_errors', 'instance_format', 'instance_uuid_format',
+  'rate_limit_interval', 'rate_limit_burst', 'rate_limit_except_level', 'fatal_deprecations', 'log_rotation_type',
+  'max_logfile_count', 'max_logfile_size_mb', 'log_rotate_interval', 'log_rotate_interval_type',
+].map((n) => s(n, undefined, { ignored: 'oslo.log' }));
+
+export const DEFAULT_OPTS: readonly OptDef[] = [
+  s('kuryr_uri', 'http://127.0.0.1:23750', { envDefault: 'OS_KURYR_URI', help: 'URL Docker reaches the plugin on (TCP).' }),
+  s('capability_scope', 'local', { envDefault: 'CAPABILITY_SCOPE', choices: ['local', 'global'], normalize: (v) => v.trim().toLowerCase() }),
+  s('local_default_address_space', 'no_address_space'),
+  s('global_default_address_space', 'no_address_space'),
+  s('default_port_driver', 'kuryr_libnetwork.port_driver.drivers.veth'),
+  { name: 'enabled_port_drivers', kind: 'list', default: 'kuryr_libnetwork.port_driver.drivers.veth' },
+  b('process_external_connectivity', 'True'),
+  b('enable_ssl', 'False'),
+  s('ssl_cert_file', '/var/lib/kuryr/certs/cert.pem'),
+  s('ssl_key_file', '/var/lib/kuryr/certs/key.pem'),
+  s('ssl_ca_file', undefined, { help: 'CA bundle; when set, Docker must present a client certificate.' }),
+  s('subnetpool_name_prefix', 'kuryrPool'),
+  s('bindir', '/usr/libexec/kuryr'),
+  s('pybasedir', undefined, { ignored: 'silent' }),
+  s('deployment_type', 'baremetal', { ignored: 'silent' }),
+  s('port_driver', undefined, { ignored: 'warn', help: 'Deprecated and unused upstream; use default_port_driver.' }),
+  b('debug', 'False'),
+  s('log_file', undefined, { deprecatedNames: ['logfile'] }),
+  s('log_dir', undefined, { deprecatedNames: ['logdir'] }),
+  s('socket_path', '/run/docker/plugins/kuryr.sock'),
+  s('plugin_spec_dir', '/usr/lib/docker/plugins/kuryr'),
+  s('hostname'),
+  ...OSLO_LOG_IGNORED,
+];
+
+/** keystoneauth plugin options; read from [neutron] or from the section `auth_section` names. */
+export const AUTH_OPTS: readonly OptDef[] = [
+  s('auth_type', undefined, { deprecatedNames: ['auth_plugin'] }),
+  s('auth_url'),
+  s('username', undefined, { deprecatedNames: ['user_name'] }),
+  s('user_id'),
+  s('password', undefined, { secret: true }),
+  s('user_domain_name'),
+  s('user_domain_id'),
+  s('project_name', undefined, { deprecatedNames: ['tenant_name'] }),
+  s('project_id', undefined, { deprecatedNames: ['tenant_id'] }),
+  s('project_domain_name'),
+  s('project_domain_id'),
+  s('domain_name'),
+  s('domain_id'),
+  s('default_domain_name'),
+  s('default_domain_id'),
+  s('system_scope'),
+  s('trust_id', undefined, { ignored: 'warn' }),
+  s('token', undefined, { secret: true }),
+  s('application_credential_id'),
+  s('application_credential_name'),
+  s('application_credential_secret', undefined, { secret: true }),
+];
+
+export const NEUTRON_OPTS: readonly OptDef[] = [
+  // kuryr-lib [neutron]
+  b('enable_dhcp', 'True'),
+  s('default_subnetpool_v4', 'kuryr'),
+  s('default_subnetpool_v6', 'kuryr6'),
+  b('vif_plugging_is_fatal', 'False'),
+  { name: 'vif_plugging_timeout', kind: 'int', default: '0', min: 0 },
+  s('region_name'),
+  s('endpoint_type', 'public', { choices: ['public', 'internal', 'admin'], normalize: normalizeInterface }),
+  s('endpoint_override'),
+  // keystoneauth session
+  s('cafile'),
+  s('certfile'),
+  s('keyfile'),
+  b('insecure', 'False'),
+  // keystoneauth has no default timeout; Kuryr uses 10 s so a dead Neutron fails a Docker call
+  // well within Docker's 30 s plugin timeout instead of hanging it.
+  { name: 'timeout', kind: 'int', default: '10', min: 1 },
+  b('collect_timing', 'False', { ignored: 'silent' }),
+  b('split_loggers', 'False', { ignored: 'silent' }),
+  s('auth_section'),
+  ...AUTH_OPTS,
+];
+
+export const BINDING_OPTS: readonly OptDef[] = [
+  s('veth_dst_prefix', 'eth'),
+  s('default_driver', 'kuryr.lib.binding.drivers.veth', { deprecatedNames: ['driver'] }),
+  { name: 'enabled_drivers', kind: 'list', default: 'kuryr.lib.binding.drivers.veth' },
+  s('link_iface', ''),
+];
+
+export const GROUPS: Readonly<Record<string, readonly OptDef[]>> = {
+  DEFAULT: DEFAULT_OPTS,
+  neutron: NEUTRON_OPTS,
+  binding: BINDING_OPTS,
+};
+
+/** Options that were renamed or live elsewhere: `group/name` → hint. */
+const NEUTRON_HINTS: Record<string, string> = {
+  interface: '[neutron] endpoint_type',
+  valid_interfaces: '[neutron] endpoint_type',
+  ca_file: '[neutron] cafile',
+  ca_cert: '[neutron] cafile',
+  os_cacert: '[neutron] cafile',
+  cacert: '[neutron] cafile',
+  cert_file: '[neutron] certfile',
+  key_file: '[neutron] keyfile',
+  auth_uri: '[neutron] auth_url',
+  www_authenticate_uri: '[neutron] auth_url',
+  admin_user: '[neutron] username',
+  admin_password: '[neutron] password',
+  admin_tenant_name: '[neutron] project_name',
+  admin_token: '[neutron] token',
+  auth_strategy: '[neutron] auth_type',
+  url: '[neutron] endpoint_override',
+  endpoint: '[neutron] endpoint_override',
+  neutron_uri: '[neutron] endpoint_override',
+  region: '[neutron] region_name',
+  os_region_name: '[neutron] region_name',
+  api_insecure: '[neutron] insecure',
+  ssl_insecure: '[neutron] insecure',
+  verify: '[neutron] insecure (inverted)',
+  driver: '[binding] default_driver',
+  default_driver: '[binding] default_driver',
+  enabled_drivers: '[binding] enabled_drivers',
+};
+
+export const RENAMED: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  DEFAULT: {
+    neutron_uri: '[neutron] endpoint_override',
+    auth_url: '[neutron] auth_url',
+    region_name: '[neutron] region_name',
+    enable_dhcp: '[neutron] enable_dhcp',
+    default_subnetpool_v4: '[neutron] default_subnetpool_v4',
+    default_subnetpool_v6: '[neutron] default_subnetpool_v6',
+    veth_dst_prefix: '[binding] veth_dst_prefix',
+    link_iface: '[binding] link_iface',
+    binding_driver: '[binding] default_driver',
+    enabled_binding_drivers: '[binding] enabled_drivers',
+    port_driver_name: '[DEFAULT] default_port_driver',
+    ssl_ca_cert_file: '[DEFAULT] ssl_ca_file',
+    socket: '[DEFAULT] socket_path',
+  },
+  neutron: NEUTRON_HINTS,
+  binding: {
+    veth_prefix: '[binding] veth_dst_prefix',
+    link_interface: '[binding] link_iface',
+    default_port_driver: '[DEFAULT] default_port_driver',
+  },
+  // Sections of kuryr before it moved to keystoneauth.
+  neutron_client: { ...NEUTRON_HINTS, default_subnetpool_v4: '[neutron] default_subnetpool_v4', default_subnetpool_v6: '[neutron] default_subnetpool_v6', enable_dhcp: '[neutron] enable_dhcp' },
+  keystone_client: NEUTRON_HINTS,
+};
+
+/** `group` is a section name, or `auth` for the auth options read from an `auth_section`. */
+export function findOpt(group: string, name: string): OptDef | undefined {
+  const defs = group === 'auth' ? AUTH_OPTS : GROUPS[group];
+  return defs?.find((o) => o.name === name);
+}
+
+/** Where a raw value came from. */
+export interface Origin {
+  /** For messages: "/etc/kuryr/kuryr.conf:12", "environment OS_KURYR_URI", "default". */
+  where: string;
+  /** The file, when it came from one. */
+  path?: string;
+}
+
+export interface RawValue {
+  value: string;
+  origin: Origin;
+  /** The name it was written under (differs for a deprecated name). */
+  writtenAs: string;
+}
+
+const TRUE_VALUES = ['true', '1', 'on', 'yes'];
+const FALSE_VALUES = ['false', '0', 'off', 'no'];
+
+/** oslo.config's Boolean type. */
+export function parseOsloBool(value: string): boolean | undefined {
+  const v = value.trim().toLowerCase();
+  if (TRUE_VALUES.includes(v)) return true;
+  if (FALSE_VALUES.includes(v)) return false;
+  return undefined;
+}
+
+/** oslo.config's List type, without bounds: comma-separated, trimmed, empty items dropped. */
+export function parseOsloList(value: string): string[] {
+  return value
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+}
+
+export const configError = (msg: string) => new KuryrError('KURYR_ERR_CONFIG', msg);
+
+/** Removes user:password@ from a URL-looking string before it goes into a message. */
+export function redactUrl(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+}
+
+/** The merged contents of every config file read, later files overriding earlier ones. */
+export class ConfStore {
+  private readonly groups = new Map<string, Map<string, RawValue>>();
+
+  merge(file: IniFile): void {
+    for (const [section, entries] of file.sections) {
+      let g = this.groups.get(section);
+      if (!g) this.groups.set(section, (g = new Map()));
+      for (const [key, entry] of entries) {
+        g.set(key, { value: entry.value, writtenAs: key, origin: { where: `${file.path}:${entry.line}`, path: file.path } });
+      }
+    }
+  }
+
+  sectionNames(): string[] {
+    return [...this.groups.keys()];
+  }
+
+  keys(group: string): string[] {
+    return [...(this.groups.get(group)?.keys() ?? [])];
+  }
+
+  hasSection(group: string): boolean {
+    return this.groups.has(group);
+  }
+
+  /** The raw value of an option under its name, else under a deprecated name. */
+  raw(group: string, name: string, deprecatedNames: readonly string[] = []): RawValue | undefined {
+    const g = this.groups.get(group);
+    if (!g) return undefined;
+    for (const n of [name, ...deprecatedNames]) {
+      const v = g.get(n);
+      if (v) return v;
+    }
+    return undefined;
+  }
+}
+
+export interface ReadContext {
+  store: ConfStore;
+  env: NodeJS.ProcessEnv;
+  /** Named in messages when an option is missing: the file the user should edit. */
+  mainFile: string;
+}
+
+const MAX_SUBSTITUTION_DEPTH = 10;
+
+/**
+ * Reads typed option values. `group` is the INI section; `defsGroup` the option table to use
+ * (an `auth_section` target is read with the auth options).
+ */
+export class OptionReader {
+  constructor(private readonly ctx: ReadContext) {}
+
+  /** Explicitly set in a file (under its name or a deprecated one)? */
+  isSet(group: string, name: string, defsGroup = group): boolean {
+    const def = this.def(defsGroup, name);
+    return this.ctx.store.raw(group, name, def.deprecatedNames) !== undefined;
+  }
+
+  origin(group: string, name: string, defsGroup = group): Origin | undefined {
+    const def = this.def(defsGroup, name);
+    return this.ctx.store.raw(group, name, def.deprecatedNames)?.origin;
+  }
+
+  str(group: string, name: string, defsGroup = group): string | undefined {
+    const r = this.lookup(group, name, defsGroup);
+    if (!r) return undefined;
+    const def = this.def(defsGroup, name);
+    const value = def.normalize ? def.normalize(r.value) : r.value;
+    if (def.choices && !def.choices.includes(value)) {
+      throw this.bad(group, def, r, `is not one of ${def.choices.join(', ')}`);
+    }
+    return value;
+  }
+
+  bool(group: string, name: string, defsGroup = group): boolean {
+    const r = this.lookup(group, name, defsGroup);
+    const def = this.def(defsGroup, name);
+    if (!r) return false;
+    const v = parseOsloBool(r.value);
+    if (v === undefined) throw this.bad(group, def, r, 'is not a boolean (true/false, yes/no, on/off, 1/0)');
+    return v;
+  }
+
+  int(group: string, name: string, defsGroup = group): number | undefined {
+    const r = this.lookup(group, name, defsGroup);
+    const def = this.def(defsGroup, name);
+    if (!r || r.value.trim() === '') {
+      return def.default === undefined ? undefined : Number(def.default);
+    }
+    const t = r.value.trim();
+    if (!/^[+-]?\d+$/.test(t)) throw this.bad(group, def, r, 'is not an integer');
+    const n = Number(t);
+    if (def.min !== undefined && n < def.min) throw this.bad(group, def, r, `is less than ${def.min}`);
+    return n;
+  }
+
+  list(group: string, name: string, defsGroup = group): string[] {
+    const r = this.lookup(group, name, defsGroup);
+    return r ? parseOsloList(r.value) : [];
+  }
+
+  /** A raw value (after substitution) with its origin, or the env default, or the table default. */
+  lookup(group: string, name: string, defsGroup = group, depth = 0): (RawValue & { fromDefault: boolean }) | undefined {
+    const def = this.def(defsGroup, name);
+    const raw = this.ctx.store.raw(group, name, def.deprecatedNames);
+    if (raw) {
+      return { ...raw, value: this.substitute(raw, group, defsGroup, def, depth), fromDefault: false };
+    }
+    const envValue = def.envDefault ? this.ctx.env[def.envDefault] : undefined;
+    if (def.envDefault && envValue !== undefined && envValue !== '') {
+      return { value: envValue, writtenAs: name, origin: { where: `environment ${def.envDefault}` }, fromDefault: false };
+    }
+    if (def.default === undefined) return undefined;
+    return { value: def.default, writtenAs: name, origin: { where: 'default' }, fromDefault: true };
+  }
+
+  /** Builds the message for a bad value; secrets are never echoed. */
+  bad(group: string, def: OptDef, r: RawValue, problem: string): KuryrError {
+    const shown = def.secret ? '(value hidden)' : `= "${redactUrl(r.value)}"`;
+    const name = r.writtenAs === def.name ? def.name : `${r.writtenAs} (now ${def.name})`;
+    return configError(`kuryr.conf: [${group}] ${name} ${shown} ${problem} (${r.origin.where})`);
+  }
+
+  private def(defsGroup: string, name: string): OptDef {
+    const def = findOpt(defsGroup, name);
+    if (!def) throw new KuryrError('KURYR_ERR_INTERNAL', `option [${defsGroup}] ${name} is not in the option table`);
+    return def;
+  }
+
+  /**
+   * oslo.config's `$var` substitution (Python string.Template with `[_a-z][._a-z0-9]*`):
+   * `$$` and `\$` are a literal `$`; `$name`/`${name}` is another option of the same group (else
+   * of [DEFAULT]); `${group.name}` names the group. An unknown name is an error, as in oslo; a `$`
+   * not followed by a name is kept.
+   */
+  private substitute(raw: RawValue, group: string, defsGroup: string, def: OptDef, depth: number): string {
+    const value = raw.value.replace(/\\\$/g, '$$$$');
+    if (!value.includes('$')) return value;
+    if (depth > MAX_SUBSTITUTION_DEPTH) throw this.bad(group, def, raw, 'has "$" references nested too deeply (a loop?)');
+    return value.replace(/\$(?:(\$)|\{([_a-z][._a-z0-9]*)\}|([_a-z][._a-z0-9]*))/gi, (whole, dollar, braced, plain) => {
+      if (dollar) return '$';
+      const ref = String(braced ?? plain);
+      const found = this.resolveRef(ref, group, defsGroup, depth + 1);
+      if (found === undefined) {
+        const what = def.secret ? 'contains a "$" reference to an unknown option' : `refers to unknown option "$${ref}"`;
+        throw this.bad(group, def, raw, `${what}; write "$$" for a literal "$"`);
+      }
+      return found;
+    });
+  }
+
+  private resolveRef(ref: string, group: string, defsGroup: string, depth: number): string | undefined {
+    const tryGet = (g: string, dg: string, n: string): string | undefined => {
+      if (!findOpt(dg, n)) return undefined;
+      return this.lookup(g, n, dg, depth)?.value ?? '';
+    };
+    const dot = ref.indexOf('.');
+    if (dot > 0) {
+      const g = ref.slice(0, dot);
+      const r = tryGet(g, GROUPS[g] ? g : 'auth', ref.slice(dot + 1));
+      if (r !== undefined) return r;
+    } else {
+      const r = tryGet(group, defsGroup, ref);
+      if (r !== undefined) return r;
+    }
+    return tryGet('DEFAULT', 'DEFAULT', ref);
+  }
+}
+
+/** Levenshtein distance, for "did you mean". */
+export function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}

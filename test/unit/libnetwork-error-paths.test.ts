@@ -1,0 +1,149 @@
+/**
+ * Error paths of the drivers, against a scripted fake Neutron (the only place a fake is allowed):
+ * a failure midway undoes what the call did, and a refused request changes nothing.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { KuryrError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import type { KuryrConfig } from '../../src/config/types.js';
+import { KuryrIpamDriver } from '../../src/libnetwork/ipam-driver.js';
+import { KuryrNetworkDriver } from '../../src/libnetwork/network-driver.js';
+import { KeyedLock, NeutronState, type PortBinder } from '../../src/libnetwork/state.js';
+import { NeutronError } from '../../src/openstack/errors.js';
+import type { Neutron, Network, Port } from '../../src/openstack/neutron-types.js';
+
+const NET = 'a'.repeat(64);
+const EP = 'b'.repeat(64);
+
+const config = {
+  hostname: 'host1',
+  capabilityScope: 'local',
+  subnetpoolNamePrefix: 'kuryrPool',
+  processExternalConnectivity: true,
+  localDefaultAddressSpace: 'no_address_space',
+  globalDefaultAddressSpace: 'no_address_space',
+  neutron: { defaultSubnetpoolV4: 'kuryr', defaultSubnetpoolV6: 'kuryr6', enableDhcp: true, vifPluggingIsFatal: false, vifPluggingTimeout: 0 },
+  binding: { vethDstPrefix: 'eth' },
+} as unknown as KuryrConfig;
+
+/** A Neutron whose methods are scripted per test; every call is recorded. Unscripted calls fail the test. */
+function fakeNeutron(script: Partial<Record<keyof Neutron, (...args: never[]) => unknown>>): { neutron: Neutron; calls: string[] } {
+  const calls: string[] = [];
+  const neutron = new Proxy({} as Neutron, {
+    get: (_t, name: string) => {
+      if (name === 'requestCount') return calls.length;
+      return async (...args: unknown[]) => {
+        calls.push(`${name} ${JSON.stringify(args)}`);
+        const impl = (script as Record<string, (...a: unknown[]) => unknown>)[name];
+        if (!impl) throw new Error(`unexpected Neutron call ${name}`);
+        return impl(...args);
+      };
+    },
+  });
+  return { neutron, calls };
+}
+
+function neutronError(status: number, type: string): NeutronError {
+  return new NeutronError({ method: 'POST', path: '/v2.0/x', httpStatus: status, type, neutronMessage: `${type} happened` });
+}
+
+const okBinder: PortBinder = { bind: async () => ({ hostIfName: 'tap', containerIfName: 't_c' }), unbind: async () => undefined, containerIfName: () => 't_c' };
+
+function drivers(neutron: Neutron, binder = okBinder) {
+  const ctx = { neutron, state: new NeutronState(neutron), binder, config, logger: silentLogger, locks: new KeyedLock() };
+  return { net: new KuryrNetworkDriver(ctx), ipam: new KuryrIpamDriver(ctx), ctx };
+}
+
+const pool = { id: 'pool-1', name: 'kuryrPool-10.0.0.0/24', prefixes: ['10.0.0.0/24'], tags: [], shared: false, ip_version: 4, default_prefixlen: 24 };
+
+test('CreateNetwork that fails creating the subnet deletes the network it created', async () => {
+  const { neutron, calls } = fakeNeutron({
+    listSubnetPools: () => [pool],
+    listNetworks: () => [],
+    createNetwork: (body: never) => ({ id: 'net-1', tags: (body as { tags: string[] }).tags, shared: false }),
+    listSubnets: () => [],
+    createSubnet: () => {
+      throw neutronError(409, 'OverQuota');
+    },
+    deleteNetwork: () => undefined,
+  });
+  const { net } = drivers(neutron);
+  await assert.rejects(
+    net.createNetwork({ NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.0/24', Gateway: '10.0.0.1/24' }], IPv6Data: [], Options: {} }),
+    (e: unknown) => e instanceof KuryrError && e.status === 409 && /create network aaaaaaaaaaaa: .*OverQuota/.test(e.message),
+  );
+  assert.ok(calls.at(-1)?.startsWith('deleteNetwork ["net-1"]'), `last call undoes the network: ${calls.at(-1)}`);
+});
+
+test('CreateNetwork with a bad gateway changes nothing in Neutron', async () => {
+  const { neutron, calls } = fakeNeutron({});
+  const { net } = drivers(neutron);
+  await assert.rejects(net.createNetwork({ NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.0/24', Gateway: '10.1.0.1/24' }], IPv6Data: [], Options: {} }), /not in 10\.0\.0\.0\/24/);
+  assert.deepEqual(calls, []);
+});
+
+test('adopting a network whose shared flag differs is refused before any tag is written', async () => {
+  const existing: Network = { id: 'op-net', name: 'op', shared: true, admin_state_up: true, tags: [] };
+  const { neutron, calls } = fakeNeutron({ listSubnetPools: () => [pool], listNetworks: (f: never) => ((f as { name?: string }).name === 'op' ? [existing] : []) });
+  const { net } = drivers(neutron);
+  await assert.rejects(
+    net.createNetwork({ NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.0/24' }], IPv6Data: [], Options: { 'com.docker.network.generic': { 'neutron.net.name': 'op' } } }),
+    (e: unknown) => e instanceof KuryrError && e.status === 409,
+  );
+  assert.ok(!calls.some((c) => c.startsWith('replaceTags') || c.startsWith('addTag')), 'no tag written');
+});
+
+test('--ip naming an address a VM port holds is refused; the VM port is not touched', async () => {
+  const vmPort = { id: 'vm-port', device_owner: 'compute:nova', device_id: 'vm-1', tags: [], fixed_ips: [{ subnet_id: 's1', ip_address: '10.0.0.9' }] } as unknown as Port;
+  const { neutron, calls } = fakeNeutron({
+    listSubnetPools: () => [pool],
+    listSubnets: () => [{ id: 's1', network_id: 'net-1', cidr: '10.0.0.0/24', tags: [] }],
+    createPort: () => {
+      throw neutronError(409, 'IpAddressAlreadyAllocated');
+    },
+    listPorts: () => [vmPort],
+  });
+  const { ipam } = drivers(neutron);
+  await assert.rejects(
+    ipam.requestAddress({ PoolID: 'pool-1', Address: '10.0.0.9', Options: {} }),
+    (e: unknown) => e instanceof KuryrError && e.status === 409 && /belongs to Neutron port vm-port \(device_owner "compute:nova"/.test(e.message),
+  );
+  assert.ok(!calls.some((c) => c.startsWith('updatePort') || c.startsWith('replaceTags')), 'the VM port was left alone');
+});
+
+test('CreateEndpoint whose host binding fails restores the port\'s tags and forgets the endpoint', async () => {
+  const port = { id: 'p1', network_id: 'net-1', mac_address: '02:42:0a:00:00:05', name: 'kuryr-unbound-port', device_id: '', device_owner: 'compute:kuryr', admin_state_up: true, tags: ['compute:kuryr'], fixed_ips: [{ subnet_id: 's1', ip_address: '10.0.0.5' }], 'binding:host_id': 'host1' } as unknown as Port;
+  const failing: PortBinder = { ...okBinder, bind: async () => { throw new KuryrError('KURYR_ERR_BINDING', 'port p1 has binding:vif_type=binding_failed'); } };
+  const { neutron, calls } = fakeNeutron({
+    listNetworks: () => [{ id: 'net-1', tags: [], mtu: 1450 }],
+    listPorts: (f: never) => ((f as { tags?: string }).tags ? [] : [port]),
+    updatePort: (_id: never, body: never) => ({ ...port, ...(body as object) }),
+    replaceTags: (_c: never, _id: never, tags: never) => tags,
+  });
+  const { net } = drivers(neutron, failing);
+  await assert.rejects(
+    net.createEndpoint({ NetworkID: NET, EndpointID: EP, Options: {}, Interface: { Address: '10.0.0.5/24', MacAddress: '02:42:0a:00:00:05' } }),
+    (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_BINDING' && /binding_failed/.test(e.message),
+  );
+  assert.ok(calls.at(-1)?.startsWith('replaceTags ["ports","p1",["compute:kuryr"]]'), `tags restored last: ${calls.at(-1)}`);
+  // The endpoint is forgotten: a retried DeleteEndpoint looks it up in Neutron (and finds no tagged port).
+  assert.deepEqual(await net.deleteEndpoint({ NetworkID: NET, EndpointID: EP }), {});
+});
+
+test('ReleasePool never deletes the operator\'s default pool', async () => {
+  const { neutron, calls } = fakeNeutron({ listSubnetPools: () => [{ ...pool, id: 'def', name: 'kuryr', prefixes: ['10.10.0.0/16'] }] });
+  const { ipam } = drivers(neutron);
+  assert.deepEqual(await ipam.releasePool({ PoolID: 'def' }), {});
+  assert.ok(!calls.some((c) => c.startsWith('delete')), 'nothing deleted');
+});
+
+test('a Neutron outage surfaces as a bounded, clear error in CreateEndpoint', async () => {
+  const { neutron } = fakeNeutron({
+    listNetworks: () => {
+      throw new NeutronError({ method: 'GET', path: '/v2.0/networks', transport: 'connection refused' });
+    },
+  });
+  const { net } = drivers(neutron);
+  await assert.rejects(net.createEndpoint({ NetworkID: NET, EndpointID: EP, Options: {}, Interface: { Address: '10.0.0.5/24' } }), (e: unknown) => e instanceof KuryrError && e.status === 502);
+});
