@@ -79,3 +79,59 @@ export function sameCidr(a: string, b: string): boolean {
     return false;
   }
 }
+
+function toBigInt(ip: string): bigint {
+  return ipaddr
+    .parse(ip)
+    .toByteArray()
+    .reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
+}
+
+function fromBigInt(value: bigint, version: 4 | 6): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < (version === 4 ? 4 : 16); i++) {
+    bytes.unshift(Number(value & 0xffn));
+    value >>= 8n;
+  }
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
+function range(c: Cidr): [bigint, bigint] {
+  const bits = BigInt((c.version === 4 ? 32 : 128) - c.prefixLength);
+  const start = toBigInt(c.network);
+  return [start, start + (1n << bits) - 1n];
+}
+
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  if (a.version !== b.version) return false;
+  const [as, ae] = range(a);
+  const [bs, be] = range(b);
+  return as <= be && bs <= ae;
+}
+
+/** True when `inner` lies wholly inside `outer`. */
+export function cidrWithin(inner: Cidr, outer: Cidr): boolean {
+  if (inner.version !== outer.version || inner.prefixLength < outer.prefixLength) return false;
+  return cidrContains(outer, inner.network);
+}
+
+/**
+ * The first block of `prefixLength` inside `prefixes` that overlaps nothing in `used`: how a
+ * network without --subnet gets its share of the default subnet pool.
+ */
+export function firstFreeBlock(prefixes: Cidr[], prefixLength: number, used: Cidr[]): Cidr | undefined {
+  for (const prefix of prefixes) {
+    if (prefixLength < prefix.prefixLength) continue;
+    const size = 1n << BigInt((prefix.version === 4 ? 32 : 128) - prefixLength);
+    const [start, end] = range(prefix);
+    const taken = used.filter((u) => u.version === prefix.version).map(range).sort((x, y) => (x[0] < y[0] ? -1 : 1));
+    let candidate = start;
+    while (candidate + size - 1n <= end) {
+      const clash = taken.find(([s, e]) => s <= candidate + size - 1n && candidate <= e);
+      if (!clash) return parseCidr(`${fromBigInt(candidate, prefix.version)}/${prefixLength}`);
+      // Jump past the clash, to the next aligned block.
+      candidate = ((clash[1] + 1n + size - 1n) / size) * size;
+    }
+  }
+  return undefined;
+}

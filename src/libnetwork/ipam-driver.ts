@@ -15,13 +15,20 @@ import {
   type RequestPoolRequest,
   type RequestPoolResponse,
 } from './api.js';
-import { canonicalIp, cidrContains, firstHost, ipVersion, parseCidr, type Cidr } from './cidr.js';
+import { canonicalIp, cidrContains, firstFreeBlock, firstHost, ipVersion, parseCidr, type Cidr } from './cidr.js';
+import { blockPoolId, parsePoolId } from './pool-id.js';
 import { isNeutronError, type DriverContext } from './context.js';
 import { DEVICE_OWNER, PORT_EXISTING_TAG, PORT_OWNED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, subnetPoolName } from './naming.js';
 import { parseNeutronOptions, type FamilyOptions } from './options.js';
 
 /** Kuryr's IPAM driver: Docker pools are Neutron subnet pools, addresses are Neutron ports. */
+/** How long a carved block is held back from other networks before its subnet must exist. */
+const CARVE_HOLD_MS = 60_000;
+
 export class KuryrIpamDriver implements IpamDriver {
+  /** Default-pool blocks handed to Docker, by CIDR, with when. */
+  private readonly carved = new Map<string, number>();
+
   constructor(private readonly ctx: DriverContext) {}
 
   getCapabilities(): IpamCapabilitiesResponse {
@@ -60,16 +67,27 @@ export class KuryrIpamDriver implements IpamDriver {
     return { PoolID: pool.id, Pool: cidr.text };
   }
 
+  /**
+   * No --subnet: a block of the default pool's default prefix length, free in Neutron and not
+   * handed out by this daemon in the last minute (its subnet may not exist yet).
+   */
   private async defaultPool(version: 4 | 6): Promise<RequestPoolResponse> {
     const name = version === 4 ? this.ctx.config.neutron.defaultSubnetpoolV4 : this.ctx.config.neutron.defaultSubnetpoolV6;
-    const pools = await this.ctx.neutron.listSubnetPools({ name });
-    const pool = pools[0];
+    const pool = (await this.ctx.neutron.listSubnetPools({ name }))[0];
     if (!pool) {
       throw notFound(`default IPv${version} subnet pool "${name}" does not exist in Neutron; create it or give --subnet`);
     }
-    throw invalidRequest(
-      `networks without --subnet are not supported yet: pass --subnet with a CIDR from the default pool "${name}" (${pool.prefixes.join(', ')})`,
-    );
+    return this.ctx.locks.run(`carve:${pool.id}`, async () => {
+      const now = Date.now();
+      for (const [block, at] of this.carved) if (now - at > CARVE_HOLD_MS) this.carved.delete(block);
+      const used = (await this.ctx.neutron.listSubnets({ subnetpool_id: pool.id })).map((s) => parseCidr(s.cidr));
+      used.push(...[...this.carved.keys()].map((b) => parseCidr(b)));
+      const length = Number(pool.default_prefixlen);
+      const block = firstFreeBlock(pool.prefixes.map((p) => parseCidr(p)), length, used);
+      if (!block) throw conflict(`default subnet pool "${name}" (${pool.prefixes.join(', ')}) has no free /${length} left`);
+      this.carved.set(block.text, now);
+      return { PoolID: blockPoolId(pool.id, block.text), Pool: block.text };
+    });
   }
 
   private async resolveSubnetId(family: FamilyOptions): Promise<string | undefined> {
@@ -114,8 +132,14 @@ export class KuryrIpamDriver implements IpamDriver {
 
   async releasePool(req: ReleasePoolRequest): Promise<Empty> {
     const { neutron, state, config, logger } = this.ctx;
-    const pool = (await neutron.listSubnetPools({ id: req.PoolID }))[0];
     state.forgetPool(req.PoolID);
+    const { block } = parsePoolId(req.PoolID);
+    if (block) {
+      // A block of the default pool: its subnet went with the network; the pool is the operator's.
+      this.carved.delete(block);
+      return {};
+    }
+    const pool = (await neutron.listSubnetPools({ id: req.PoolID }))[0];
     if (!pool) return {};
     // The operator's default pools and user-given pools are never deleted, only un-marked.
     if (pool.name === config.neutron.defaultSubnetpoolV4 || pool.name === config.neutron.defaultSubnetpoolV6 || pool.is_default) return {};
@@ -154,7 +178,7 @@ export class KuryrIpamDriver implements IpamDriver {
     const pool = await state.pool(req.PoolID);
     if (!pool) throw notFound(`subnet pool ${req.PoolID} does not exist in Neutron`);
     const subnet = await state.subnetOfPool(req.PoolID);
-    if (isGateway) return { Address: this.gatewayAddress(pool, subnet, address) };
+    if (isGateway) return { Address: this.gatewayAddress(parseCidr(parsePoolId(req.PoolID).block ?? pool.prefixes[0] ?? ''), subnet, address) };
     if (!subnet) throw notFound(`no Neutron subnet serves pool ${req.PoolID} yet`);
     const cidr = parseCidr(subnet.cidr);
     if (address && !cidrContains(cidr, address)) throw invalidRequest(`address ${address} is not in subnet ${subnet.cidr}`);
@@ -169,14 +193,13 @@ export class KuryrIpamDriver implements IpamDriver {
    * The gateway Docker reserves before CreateNetwork. With no subnet yet, Docker's --gateway or,
    * when absent, the first host address (Neutron's own default), so networks work without --gateway.
    */
-  private gatewayAddress(pool: SubnetPool, subnet: Subnet | undefined, address: string | undefined): string {
+  private gatewayAddress(cidr: Cidr, subnet: Subnet | undefined, address: string | undefined): string {
     if (subnet) {
       const len = parseCidr(subnet.cidr).prefixLength;
       if (!address) return subnet.gateway_ip ? `${subnet.gateway_ip}/${len}` : ipVersion(subnet.cidr.split('/')[0]!) === 4 ? '0.0.0.0/0' : '::/0';
       if (subnet.gateway_ip && canonicalIp(subnet.gateway_ip) === address) return `${address}/${len}`;
       throw conflict(`gateway ${address} differs from the gateway ${subnet.gateway_ip ?? '(none)'} of existing subnet ${subnet.id}`);
     }
-    const cidr = parseCidr(pool.prefixes[0] ?? '');
     const gateway = address ?? firstHost(cidr);
     if (!cidrContains(cidr, gateway)) throw invalidRequest(`gateway ${gateway} is not in pool ${cidr.text}`);
     return `${gateway}/${cidr.prefixLength}`;

@@ -18,7 +18,7 @@ import {
   type NetworkRequest,
   type StaticRoute,
 } from './api.js';
-import { canonicalIp, cidrContains, parseCidr, splitInterfaceAddress, type Cidr } from './cidr.js';
+import { canonicalIp, cidrContains, cidrWithin, parseCidr, splitInterfaceAddress, type Cidr } from './cidr.js';
 import { isNeutronError, undo, type DriverContext } from './context.js';
 import { ExposedPorts } from './exposed-ports.js';
 import {
@@ -42,8 +42,11 @@ interface FamilyPlan {
   version: 4 | 6;
   cidr: Cidr;
   gateway?: string;
+  /** The Neutron subnet pool the subnet is allocated from. */
   poolId: string;
   existingSubnet?: Subnet;
+  /** A block of the shared default pool: found by pool and CIDR, not by a pool-ID tag. */
+  fromDefaultPool: boolean;
 }
 
 /** Kuryr's network driver: Docker networks are Neutron networks, endpoints are Neutron ports. */
@@ -125,10 +128,23 @@ export class KuryrNetworkDriver implements NetworkDriver {
         poolId = (await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, cidr.text) }))[0]?.id;
       }
     }
+    let fromDefaultPool = false;
+    if (!poolId) {
+      poolId = await this.defaultPoolHolding(cidr);
+      fromDefaultPool = poolId !== undefined;
+    }
     if (!poolId) {
       throw notFound(`no Neutron subnet pool for ${cidr.text}: create the network with --ipam-driver kuryr, or name a pool with -o neutron.pool${version === 6 ? '.v6' : ''}.name`);
     }
-    return { version, cidr, gateway, poolId, existingSubnet };
+    return { version, cidr, gateway, poolId, existingSubnet, fromDefaultPool };
+  }
+
+  /** A network without --subnet got a block of the default pool (RequestPool): allocate from it. */
+  private async defaultPoolHolding(cidr: Cidr): Promise<string | undefined> {
+    const neutronCfg = this.ctx.config.neutron;
+    const name = cidr.version === 4 ? neutronCfg.defaultSubnetpoolV4 : neutronCfg.defaultSubnetpoolV6;
+    const pool = (await this.ctx.neutron.listSubnetPools({ name }))[0];
+    return pool?.prefixes.some((p) => cidrWithin(cidr, parseCidr(p))) ? pool.id : undefined;
   }
 
   private async newNetwork(dockerId: string, opts: NeutronOptions, rollback: (() => Promise<unknown>)[]): Promise<Network> {
@@ -170,12 +186,12 @@ export class KuryrNetworkDriver implements NetworkDriver {
     subnet ??= (await neutron.listSubnets({ network_id: net.id, cidr: plan.cidr.text }))[0];
     if (subnet) {
       // An existing subnet is adopted: the pool ID tag is how IPAM finds it (overlapping CIDRs).
-      if (subnet.subnetpool_id !== plan.poolId && !subnet.tags.includes(plan.poolId)) {
+      if (!plan.fromDefaultPool && subnet.subnetpool_id !== plan.poolId && !subnet.tags.includes(plan.poolId)) {
         const id = subnet.id;
         await neutron.addTag('subnets', id, plan.poolId);
         rollback.push(() => neutron.removeTag('subnets', id, plan.poolId));
       }
-      this.ctx.state.rememberPoolSubnet(plan.poolId, subnet);
+      if (!plan.fromDefaultPool) this.ctx.state.rememberPoolSubnet(plan.poolId, subnet);
       return;
     }
     const created = await neutron.createSubnet({
@@ -186,10 +202,10 @@ export class KuryrNetworkDriver implements NetworkDriver {
       subnetpool_id: plan.poolId,
       enable_dhcp: config.neutron.enableDhcp,
       gateway_ip: plan.gateway ?? null,
-      tags: [plan.poolId],
+      tags: plan.fromDefaultPool ? [] : [plan.poolId],
     });
     rollback.push(() => neutron.deleteSubnet(created.id));
-    this.ctx.state.rememberPoolSubnet(plan.poolId, created);
+    if (!plan.fromDefaultPool) this.ctx.state.rememberPoolSubnet(plan.poolId, created);
   }
 
   deleteNetwork(req: NetworkRequest): Promise<Empty> {

@@ -1,7 +1,8 @@
 /** JSON schemas of the requests Docker sends. Lenient where upstream was needlessly rigid (SandboxKey). */
 
 const dockerId = { type: 'string', pattern: '^([0-9a-f]{64}|[0-9a-z]{25})$' } as const;
-const uuid = { type: 'string', pattern: '^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$' } as const;
+// A Neutron UUID, optionally followed by ":<cidr>" for a block of a default pool (pool-id.ts).
+const poolId = { type: 'string', maxLength: 128, pattern: '^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}(:[0-9a-fA-F:.]+/[0-9]{1,3})?$' } as const;
 // Shapes only; the CIDR and address values are parsed and range-checked by cidr.ts with clear messages.
 const cidrOrEmpty = { type: 'string', maxLength: 64, pattern: '^$|^[0-9a-fA-F:.]+/[0-9]{1,3}$' } as const;
 const ipOrEmpty = { type: 'string', maxLength: 64, pattern: '^$|^[0-9a-fA-F:.]+$' } as const;
@@ -80,16 +81,16 @@ export const schemas = {
       V6: { type: 'boolean' },
     },
   },
-  ReleasePool: { type: 'object', required: ['PoolID'], properties: { PoolID: uuid } },
+  ReleasePool: { type: 'object', required: ['PoolID'], properties: { PoolID: poolId } },
   RequestAddress: {
     type: 'object',
     required: ['PoolID', 'Address'],
-    properties: { PoolID: uuid, Address: ipOrEmpty, Options: stringMap },
+    properties: { PoolID: poolId, Address: ipOrEmpty, Options: stringMap },
   },
   ReleaseAddress: {
     type: 'object',
     required: ['PoolID', 'Address'],
-    properties: { PoolID: uuid, Address: ipOrEmpty },
+    properties: { PoolID: poolId, Address: ipOrEmpty },
   },
 } as const;
 

@@ -1,5 +1,6 @@
 import type { Neutron, Network, Port, Subnet, SubnetPool } from '../openstack/neutron-types.js';
 import { idTags } from './naming.js';
+import { parsePoolId } from './pool-id.js';
 
 /** What the network driver needs from the host binding layer. */
 export interface PortBinder {
@@ -113,16 +114,17 @@ export class NeutronState {
   }
 
   async pool(poolId: string): Promise<SubnetPool | undefined> {
-    const cached = this.pools.get(poolId);
+    const { neutronPoolId } = parsePoolId(poolId);
+    const cached = this.pools.get(neutronPoolId);
     if (cached) return cached;
-    const found = await this.neutron.listSubnetPools({ id: poolId });
+    const found = await this.neutron.listSubnetPools({ id: neutronPoolId });
     const pool = found[0];
-    if (pool) this.pools.set(poolId, pool);
+    if (pool) this.pools.set(neutronPoolId, pool);
     return pool;
   }
 
   forgetPool(poolId: string): void {
-    this.pools.delete(poolId);
+    this.pools.delete(parsePoolId(poolId).neutronPoolId);
     this.poolSubnets.delete(poolId);
   }
 
@@ -133,6 +135,12 @@ export class NeutronState {
   async subnetOfPool(poolId: string): Promise<Subnet | undefined> {
     const cached = this.poolSubnets.get(poolId);
     if (cached) return cached;
+    const { neutronPoolId, block } = parsePoolId(poolId);
+    if (block) {
+      const [carved] = await this.neutron.listSubnets({ subnetpool_id: neutronPoolId, cidr: block });
+      if (carved) this.poolSubnets.set(poolId, carved);
+      return carved;
+    }
     const fromPool = await this.neutron.listSubnets({ subnetpool_id: poolId });
     let subnet = fromPool.length === 1 ? fromPool[0] : undefined;
     if (!subnet) subnet = (await this.neutron.listSubnets({ tags: poolId }))[0] ?? fromPool[0];

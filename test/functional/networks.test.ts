@@ -107,6 +107,29 @@ describe('docker network create and rm on Neutron', () => {
     }
   });
 
+  test('a network without --subnet gets a free block of the default pool, which survives the network', async () => {
+    const name = `kt-default-${uniq()}`;
+    const [defaultPool] = await neutron.listSubnetPools({ name: config.neutron.defaultSubnetpoolV4 });
+    assert.ok(defaultPool, 'the dev stack made the default pool');
+    try {
+      await docker('network', 'create', '-d', 'kuryr', '--ipam-driver', 'kuryr', name);
+      const id = await dockerNetworkId(name);
+      const [net] = await neutron.listNetworks({ tags: idTags(id).join(',') });
+      assert.ok(net);
+      const [subnet] = await neutron.listSubnets({ network_id: net.id });
+      assert.equal(subnet?.subnetpool_id, defaultPool.id, 'the subnet is allocated from the default pool');
+      assert.equal(subnet?.cidr.split('/')[1], String(defaultPool.default_prefixlen));
+      const dockerSubnet = await docker('network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', name);
+      assert.equal(dockerSubnet, subnet?.cidr, 'Docker and Neutron agree on the subnet');
+      await docker('run', '--rm', '--net', name, 'kuryr/busybox:latest', 'true');
+      await docker('network', 'rm', name);
+      assert.equal((await neutron.listSubnets({ id: subnet!.id })).length, 0, 'the block went back to the pool');
+      assert.equal((await neutron.listSubnetPools({ id: defaultPool.id })).length, 1, 'the default pool is never deleted');
+    } finally {
+      await removeQuietly('network', name);
+    }
+  });
+
   test('a network on a missing Neutron network fails clearly and creates nothing', async () => {
     const name = `kt-missing-${uniq()}`;
     const { cidr } = freshCidr();

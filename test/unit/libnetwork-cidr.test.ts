@@ -41,3 +41,13 @@ test('interface addresses split into address and prefix; containment is per fami
   assert.ok(!cidrContains(parseCidr('10.99.0.0/24'), '10.98.0.7'));
   assert.ok(!cidrContains(parseCidr('fd00::/8'), '10.99.0.7'));
 });
+
+test('the first free block of the default pool skips every allocated subnet, aligned', async () => {
+  const { firstFreeBlock } = await import('../../src/libnetwork/cidr.js');
+  const pool = [parseCidr('10.10.0.0/16')];
+  assert.equal(firstFreeBlock(pool, 24, [])?.text, '10.10.0.0/24');
+  assert.equal(firstFreeBlock(pool, 24, [parseCidr('10.10.0.0/24'), parseCidr('10.10.1.0/25')])?.text, '10.10.2.0/24');
+  assert.equal(firstFreeBlock(pool, 24, [parseCidr('10.10.0.0/23'), parseCidr('10.10.3.0/24')])?.text, '10.10.2.0/24');
+  assert.equal(firstFreeBlock([parseCidr('10.10.0.0/23')], 24, [parseCidr('10.10.0.0/23')]), undefined, 'a full pool has no block');
+  assert.equal(firstFreeBlock([parseCidr('fd10:10::/48')], 64, [parseCidr('fd10:10::/64')])?.text, 'fd10:10:0:1::/64');
+});
