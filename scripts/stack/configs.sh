@@ -1,0 +1,243 @@
+# shellcheck shell=bash
+# Configuration files written by scripts/stack.sh (sourced, not run).
+#
+# Every writer prints the full file on stdout; stack.sh's install_file only
+# replaces the file (and marks the service for a restart) when the content
+# changed, so rerunning `up` never restarts a healthy service for nothing.
+# Inputs: HOST_NAME, the *_PASSWORD variables from the secrets file, and the
+# paths defined at the top of stack.sh.
+
+# MariaDB: loopback only, no fsync per commit (throw-away dev database: the
+# neutron migrations run a few thousand DDL statements), room for the
+# connection pools of keystone and neutron workers.
+mariadb_cnf() {
+  cat <<EOF
+# Written by kuryr scripts/stack.sh
+[mysqld]
+bind-address = 127.0.0.1
+innodb_flush_log_at_trx_commit = 0
+sync_binlog = 0
+max_connections = 1000
+skip-name-resolve
+EOF
+}
+
+# RabbitMQ reads this for both the server and rabbitmqctl: a fixed node name
+# keeps the node independent of the machine's host name (CI machines differ).
+rabbitmq_env_conf() {
+  cat <<EOF
+# Written by kuryr scripts/stack.sh
+NODENAME=rabbit@localhost
+NODE_IP_ADDRESS=127.0.0.1
+NODE_PORT=5672
+EOF
+}
+
+keystone_conf() {
+  cat <<EOF
+# Written by kuryr scripts/stack.sh
+[DEFAULT]
+# Logs go to stderr, which stack.sh sends to $LOG_DIR/keystone.log
+debug = False
+
+[database]
+connection = mysql+pymysql://keystone:${KEYSTONE_DB_PASSWORD}@127.0.0.1/keystone?charset=utf8
+
+[token]
+provider = fernet
+# Long enough for a whole CI run on one token.
+expiration = 14400
+
+[identity]
+# bcrypt's minimum cost: every password login costs ~250 ms at the default
+# (12) on this 2-core machine; this is a local dev cloud.
+password_hash_rounds = 4
+
+[fernet_tokens]
+key_repository = /etc/keystone/fernet-keys/
+
+[credential]
+key_repository = /etc/keystone/credential-keys/
+
+[oslo_policy]
+policy_dirs = /etc/keystone/policy.d
+EOF
+}
+
+# Options shared by neutron-server and the linux bridge agent.
+neutron_conf() {
+  cat <<EOF
+# Written by kuryr scripts/stack.sh
+[DEFAULT]
+# binding:host_id of the ports must equal this; Kuryr writes it too.
+host = ${HOST_NAME}
+bind_host = 127.0.0.1
+bind_port = 9696
+core_plugin = ml2
+service_plugins = router,qos,trunk,port_forwarding
+auth_strategy = keystone
+allow_overlapping_ips = true
+dns_domain = kuryr.local.
+# No nova here: do not try to tell it about port changes.
+notify_nova_on_port_status_changes = false
+notify_nova_on_port_data_changes = false
+# No DHCP agent either: do not cast RPCs nobody consumes.
+dhcp_agent_notification = false
+interface_driver = linuxbridge
+transport_url = rabbit://kuryrstack:${RABBIT_PASSWORD}@127.0.0.1:5672/
+api_workers = 2
+rpc_workers = 1
+rpc_state_report_workers = 1
+api_paste_config = /etc/neutron/api-paste.ini
+state_path = /var/lib/neutron
+debug = True
+
+[agent]
+# Everything runs as root: no sudo/rootwrap round trip per command.
+root_helper =
+report_interval = 10
+
+[database]
+connection = mysql+pymysql://neutron:${NEUTRON_DB_PASSWORD}@127.0.0.1/neutron?charset=utf8
+max_pool_size = 20
+
+[keystone_authtoken]
+www_authenticate_uri = http://127.0.0.1:5000/v3
+auth_url = http://127.0.0.1:5000/v3
+auth_type = password
+username = neutron
+password = ${NEUTRON_PASSWORD}
+user_domain_name = Default
+project_name = service
+project_domain_name = Default
+region_name = RegionOne
+service_token_roles_required = true
+
+# Real credentials are needed even without nova: without them every network
+# DELETE answers 500 (neutron builds the nova client on that path).
+[nova]
+auth_url = http://127.0.0.1:5000/v3
+auth_type = password
+username = neutron
+password = ${NEUTRON_PASSWORD}
+user_domain_name = Default
+project_name = service
+project_domain_name = Default
+region_name = RegionOne
+
+[experimental]
+# The linuxbridge mechanism driver is "experimental" since Zed.
+linuxbridge = true
+
+[oslo_concurrency]
+lock_path = /var/lib/neutron/lock
+
+[oslo_messaging_notifications]
+driver = noop
+
+# Tests create many networks, ports and security groups: no quota failures.
+[quotas]
+quota_network = -1
+quota_subnet = -1
+quota_port = -1
+quota_router = -1
+quota_floatingip = -1
+quota_security_group = -1
+quota_security_group_rule = -1
+EOF
+}
+
+ml2_conf() {
+  cat <<EOF
+# Written by kuryr scripts/stack.sh
+[ml2]
+type_drivers = flat,vlan,vxlan
+tenant_network_types = vxlan
+# l2population is required: without it vxlan on 127.0.0.1 floods loop back.
+mechanism_drivers = linuxbridge,l2population
+extension_drivers = port_security,qos,dns_domain_ports,tag_ports_during_bulk_creation
+
+[ml2_type_flat]
+flat_networks = *
+
+[ml2_type_vxlan]
+vni_ranges = 1:16000
+
+[securitygroup]
+enable_security_group = true
+enable_ipset = true
+EOF
+}
+
+linuxbridge_agent_ini() {
+  cat <<EOF
+# Written by kuryr scripts/stack.sh
+[linux_bridge]
+physical_interface_mappings =
+
+[vxlan]
+enable_vxlan = true
+local_ip = 127.0.0.1
+l2_population = true
+
+[securitygroup]
+firewall_driver = iptables
+enable_security_group = true
+
+[agent]
+polling_interval = 1
+EOF
+}
+
+# Upstream kuryr-libnetwork format (see docs/reference kuryr-libnetwork.md §6).
+kuryr_conf() {
+  cat <<EOF
+# Written by kuryr scripts/stack.sh
+[DEFAULT]
+kuryr_uri = http://127.0.0.1:23750
+capability_scope = local
+process_external_connectivity = True
+debug = True
+log_file = /var/log/kuryr/kuryr-server.log
+EOF
+  # Kuryr defaults to the machine's host name; say it only when it differs.
+  if [ "$HOST_NAME" != "$(hostname)" ]; then
+    echo "hostname = ${HOST_NAME}"
+  fi
+  cat <<EOF
+
+[neutron]
+auth_type = password
+auth_url = http://127.0.0.1:5000/v3
+username = kuryr
+password = ${KURYR_PASSWORD}
+user_domain_name = Default
+project_name = service
+project_domain_name = Default
+region_name = RegionOne
+endpoint_type = public
+default_subnetpool_v4 = kuryr
+default_subnetpool_v6 = kuryr6
+vif_plugging_is_fatal = False
+
+[binding]
+default_driver = kuryr.lib.binding.drivers.veth
+EOF
+}
+
+# openrc USER PASSWORD PROJECT
+openrc() {
+  cat <<EOF
+# Written by kuryr scripts/stack.sh: credentials of the $1 user
+export OS_AUTH_URL=http://127.0.0.1:5000/v3
+export OS_IDENTITY_API_VERSION=3
+export OS_AUTH_TYPE=password
+export OS_USERNAME=$1
+export OS_PASSWORD=$2
+export OS_PROJECT_NAME=$3
+export OS_USER_DOMAIN_NAME=Default
+export OS_PROJECT_DOMAIN_NAME=Default
+export OS_REGION_NAME=RegionOne
+export OS_INTERFACE=public
+EOF
+}
