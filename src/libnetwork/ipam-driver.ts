@@ -22,6 +22,11 @@ import { DEVICE_OWNER, PORT_EXISTING_TAG, PORT_OWNED_TAG, SUBNETPOOL_EXISTING_TA
 import { parseNeutronOptions, type FamilyOptions } from './options.js';
 
 /** Kuryr's IPAM driver: Docker pools are Neutron subnet pools, addresses are Neutron ports. */
+/** A port IPAM created that no endpoint has claimed yet. */
+function isFreshKuryrPort(port: Port): boolean {
+  return port.tags.includes(PORT_OWNED_TAG) && port.device_id === '' && port.name === UNBOUND_PORT_NAME;
+}
+
 /** How long a carved block is held back from other networks before its subnet must exist. */
 const CARVE_HOLD_MS = 60_000;
 
@@ -230,6 +235,11 @@ export class KuryrIpamDriver implements IpamDriver {
       }
       if (mac && isNeutronError(err, 409, 'MacAddressInUse')) {
         const [port] = await neutron.listPorts({ network_id: subnet.network_id, mac_address: mac.toLowerCase() });
+        if (port && isFreshKuryrPort(port) && !port.fixed_ips.some((f) => f.subnet_id === subnet.id)) {
+          // Dual stack: Docker asks once per family with the same MAC; both addresses go on one port.
+          const fixed_ips = [...port.fixed_ips, { subnet_id: subnet.id, ...(address ? { ip_address: address } : {}) }];
+          return neutron.updatePort(port.id, { fixed_ips: fixed_ips as Port['fixed_ips'] });
+        }
         if (port) return this.adopt(port, `MAC ${mac}`);
       }
       throw withContext(`allocate an address on subnet ${subnet.id}`, err);

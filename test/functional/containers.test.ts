@@ -85,7 +85,7 @@ describe('containers on a Kuryr network', () => {
 
 describe('dual-stack containers', () => {
   const net = `kt-dualc-${suffix}`;
-  const v6 = `fd${uniq().slice(0, 2)}:${uniq()}:2::/64`;
+  const v6 = `fd${uniq().slice(0, 2)}:${uniq().slice(0, 4)}:2::/64`;
   after(async () => {
     await removeQuietly('container', `d1-${suffix}`);
     await removeQuietly('network', net);
