@@ -294,10 +294,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
     return { Interface: iface.MacAddress ? {} : { MacAddress: port.mac_address } };
   }
 
-  /**
-   * The port IPAM made for these addresses, updated to belong to this endpoint on this host.
-   * Dual stack: IPAM made one port per family; the IPv6 address moves onto the IPv4 port.
-   */
+  /** The port IPAM made for these addresses, updated to belong to this endpoint on this host. */
   private async endpointPort(req: CreateEndpointRequest, net: Network, addresses: string[], rollback: (() => Promise<unknown>)[]): Promise<Port> {
     const { neutron, state, config } = this.ctx;
     const existing = await state.endpointPort(req.EndpointID);
@@ -330,17 +327,10 @@ export class KuryrNetworkDriver implements NetworkDriver {
         throw conflict(`address ${port.fixed_ips.map((f) => f.ip_address).join(', ')} is held by Neutron port ${port.id}, which Kuryr did not allocate`);
       }
     }
-    const keep = found.find((p) => p.tags.includes(PORT_EXISTING_TAG)) ?? found[0]!;
-    const merged = found.filter((p) => p !== keep);
+    // IPAM puts every address of an endpoint on one port (dual stack included).
+    if (found.length > 1) throw conflict(`the endpoint's addresses are on different Neutron ports: ${found.map((p) => p.id).join(', ')}`);
+    const keep = found[0]!;
     const body: Partial<Port> = {};
-    if (merged.length > 0) {
-      for (const p of merged) {
-        if (!p.tags.includes(PORT_OWNED_TAG)) throw conflict(`endpoint addresses are on two pre-existing ports (${keep.id}, ${p.id})`);
-        await neutron.deletePort(p.id);
-        state.forgetPort(p.id);
-      }
-      body.fixed_ips = [...keep.fixed_ips, ...merged.flatMap((p) => p.fixed_ips)];
-    }
     if (keep.device_id !== req.EndpointID) body.device_id = req.EndpointID;
     if (keep.device_owner !== DEVICE_OWNER) body.device_owner = DEVICE_OWNER;
     if (keep['binding:host_id'] !== config.hostname) body['binding:host_id'] = config.hostname;
