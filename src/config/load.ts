@@ -147,6 +147,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, opti
 
   const config: KuryrConfig = {
     ...conf,
+    ...buildExtras(r),
     sources: [...paths, source.kind === 'conf' ? `Keystone credentials from kuryr.conf [${authGroup}]` : `Keystone credentials from ${source.label}`],
     neutron,
     binding,
@@ -155,7 +156,42 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, opti
   return deepFreeze(config);
 }
 
-type Defaults = Omit<KuryrConfig, 'sources' | 'neutron' | 'binding' | 'warnings'> & {
+/** Options Kuryr-TS adds to upstream's: reconciliation, metrics, Docker's API, pools, port forwarding. */
+function buildExtras(r: OptionReader): Pick<KuryrConfig, 'callTimeout' | 'metricsListen' | 'gcOnStart' | 'gcInterval' | 'docker' | 'vifPool' | 'portForwarding'> {
+  const metricsListen = (r.str('DEFAULT', 'metrics_listen') ?? '').trim();
+  if (metricsListen && !/^(\[[0-9a-fA-F:]+\]|[^:]+):\d{1,5}$/.test(metricsListen)) {
+    throw configError(`kuryr.conf: [DEFAULT] metrics_listen = "${metricsListen}" is not host:port (${r.lookup('DEFAULT', 'metrics_listen')?.origin.where ?? 'default'})`);
+  }
+  const dockerHost = r.str('docker', 'docker_host')!.trim();
+  if (!/^(unix:\/\/\/.+|tcp:\/\/[^/]+:\d+)$/.test(dockerHost)) {
+    throw configError(`kuryr.conf: [docker] docker_host = "${dockerHost}" is not unix:///path or tcp://host:port (${r.lookup('docker', 'docker_host')?.origin.where ?? 'default'})`);
+  }
+  const opt = (group: string, name: string) => r.str(group, name)?.trim() || undefined;
+  return {
+    callTimeout: r.int('DEFAULT', 'call_timeout')!,
+    metricsListen,
+    gcOnStart: r.bool('DEFAULT', 'gc_on_start'),
+    gcInterval: r.int('DEFAULT', 'gc_interval')!,
+    docker: {
+      host: dockerHost,
+      ...(opt('docker', 'tls_ca_file') ? { tlsCaFile: opt('docker', 'tls_ca_file') } : {}),
+      ...(opt('docker', 'tls_cert_file') ? { tlsCertFile: opt('docker', 'tls_cert_file') } : {}),
+      ...(opt('docker', 'tls_key_file') ? { tlsKeyFile: opt('docker', 'tls_key_file') } : {}),
+      tlsVerify: r.bool('docker', 'tls_verify'),
+      setDnsName: r.bool('docker', 'set_dns_name'),
+    },
+    vifPool: {
+      enabled: r.bool('vif_pool', 'enabled'),
+      min: r.int('vif_pool', 'ports_pool_min')!,
+      max: r.int('vif_pool', 'ports_pool_max')!,
+      batch: r.int('vif_pool', 'ports_pool_batch')!,
+      updateFrequency: r.int('vif_pool', 'ports_pool_update_frequency')!,
+    },
+    portForwarding: { floatingIp: (r.str('port_forwarding', 'floating_ip') ?? '').trim() },
+  };
+}
+
+type Defaults = Omit<KuryrConfig, 'sources' | 'neutron' | 'binding' | 'warnings' | 'callTimeout' | 'metricsListen' | 'gcOnStart' | 'gcInterval' | 'docker' | 'vifPool' | 'portForwarding'> & {
   defaultPortDriver: PortDriverName;
   enabledPortDrivers: PortDriverName[];
 };

@@ -129,10 +129,45 @@ export const BINDING_OPTS: readonly OptDef[] = [
   s('link_iface', ''),
 ];
 
+/** Kuryr-TS additions: reconciliation, metrics and the bound on one Docker call. */
+export const KURYR_OPTS: readonly OptDef[] = [
+  { name: 'call_timeout', kind: 'int', default: '25', min: 1, help: 'Seconds one Docker call may take before it fails (Docker gives up at 30).' },
+  s('metrics_listen', '', { help: 'host:port for Prometheus metrics (empty: off).' }),
+  b('gc_on_start', 'False', { help: 'Reconcile Neutron and host devices with Docker at start.' }),
+  { name: 'gc_interval', kind: 'int', default: '0', min: 0, help: 'Seconds between reconciliations (0: never).' },
+];
+
+/** How Kuryr reaches Docker's own API (container names for DNS, reconciliation). */
+export const DOCKER_OPTS: readonly OptDef[] = [
+  s('docker_host', 'unix:///var/run/docker.sock', { envDefault: 'DOCKER_HOST' }),
+  s('tls_ca_file'),
+  s('tls_cert_file'),
+  s('tls_key_file'),
+  b('tls_verify', 'True'),
+  b('set_dns_name', 'True', { help: "Set the Neutron port's dns_name from the container's host name." }),
+];
+
+/** Port pools, named as kuryr-kubernetes names them. */
+export const VIF_POOL_OPTS: readonly OptDef[] = [
+  b('enabled', 'False', { help: 'Pools on by default for every network (per network: -o kuryr.pool=true|false).' }),
+  { name: 'ports_pool_min', kind: 'int', default: '5', min: 0 },
+  { name: 'ports_pool_max', kind: 'int', default: '0', min: 0, help: '0: no maximum.' },
+  { name: 'ports_pool_batch', kind: 'int', default: '10', min: 1 },
+  { name: 'ports_pool_update_frequency', kind: 'int', default: '20', min: 1 },
+];
+
+/** Published ports (`-p`) as Neutron floating IP port forwardings. */
+export const PORT_FORWARDING_OPTS: readonly OptDef[] = [
+  s('floating_ip', '', { help: 'Address or ID of the floating IP published ports forward from (empty: -p is refused).' }),
+];
+
 export const GROUPS: Readonly<Record<string, readonly OptDef[]>> = {
-  DEFAULT: DEFAULT_OPTS,
+  DEFAULT: [...DEFAULT_OPTS, ...KURYR_OPTS],
   neutron: NEUTRON_OPTS,
   binding: BINDING_OPTS,
+  docker: DOCKER_OPTS,
+  vif_pool: VIF_POOL_OPTS,
+  port_forwarding: PORT_FORWARDING_OPTS,
 };
 
 /** Options that were renamed or live elsewhere: `group/name` → hint. */

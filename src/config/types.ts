@@ -58,6 +58,31 @@ export interface BindingConfig {
   linkIface: string;
 }
 
+export interface DockerApiConfig {
+  /** unix:///path or tcp://host:port (https with the TLS files). */
+  host: string;
+  tlsCaFile?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsVerify: boolean;
+  setDnsName: boolean;
+}
+
+export interface VifPoolConfig {
+  enabled: boolean;
+  min: number;
+  /** 0: no maximum. */
+  max: number;
+  batch: number;
+  /** Seconds between refills. */
+  updateFrequency: number;
+}
+
+export interface PortForwardingConfig {
+  /** Floating IP address or ID published ports forward from; empty: -p is refused. */
+  floatingIp: string;
+}
+
 export interface KuryrConfig {
   /** Where the config came from, for messages. */
   sources: string[];
@@ -81,6 +106,16 @@ export interface KuryrConfig {
   hostname: string;
   neutron: NeutronConfig;
   binding: BindingConfig;
+  /** Seconds one Docker call may take. */
+  callTimeout: number;
+  /** host:port for Prometheus metrics; empty: off. */
+  metricsListen: string;
+  gcOnStart: boolean;
+  /** Seconds; 0: off. */
+  gcInterval: number;
+  docker: DockerApiConfig;
+  vifPool: VifPoolConfig;
+  portForwarding: PortForwardingConfig;
   /** `[DEFAULT] bindir`: where the binding scripts (`<vif_type> bind|unbind ...`) live. Always set by loadConfig. */
   bindir?: string;
   /** `[DEFAULT] default_port_driver` as a short name (upstream module paths are mapped). Always set by loadConfig. */

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerInterface, docker, dockerNetworkId, eventually, IMAGE, neutron, removeQuietly, restartKuryr, uniq } from './harness.js';
+import { containerInterface, docker, dockerNetworkId, eventually, IMAGE, neutron, removeQuietly, restartKuryr, uniq , DRIVER } from './harness.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
 
@@ -25,7 +25,7 @@ async function kuryrPortsOnNetwork(): Promise<Port[]> {
 
 describe('containers on a Kuryr network', () => {
   before(async () => {
-    await docker('network', 'create', '-d', 'kuryr', '--ipam-driver', 'kuryr', '--subnet', CIDR, '--gateway', `${PREFIX}.1`, NET);
+    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', CIDR, '--gateway', `${PREFIX}.1`, NET);
     const id = await dockerNetworkId(NET);
     neutronNetId = (await neutron.listNetworks({ tags: idTags(id).join(',') }))[0]!.id;
   });
@@ -93,7 +93,7 @@ describe('dual-stack containers', () => {
 
   test('a container on a dual-stack network attaches with one port holding both addresses', async () => {
     const c = 100 + Math.floor(Math.random() * 150);
-    await docker('network', 'create', '-d', 'kuryr', '--ipam-driver', 'kuryr', '--ipv6', '--subnet', `10.${c}.${b}.0/24`, '--subnet', v6, net);
+    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--ipv6', '--subnet', `10.${c}.${b}.0/24`, '--subnet', v6, net);
     await docker('run', '-d', '--name', `d1-${suffix}`, '--net', net, IMAGE, 'sleep', '600');
     const port = await portOf(`d1-${suffix}`, net);
     const versions = port.fixed_ips.map((f) => (f.ip_address.includes(':') ? 6 : 4)).sort();

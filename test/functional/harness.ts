@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { basename } from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/index.js';
 import type { KuryrConfig } from '../../src/config/types.js';
@@ -15,11 +16,14 @@ import { unixJson } from '../../src/cli/unix-http.js';
 
 const run = promisify(execFile);
 export const REPO = new URL('../../..', import.meta.url).pathname;
-export const CONFIG_FILE = process.env['KURYR_TEST_CONFIG'] ?? '/etc/kuryr/kuryr.conf';
+/** Config files of the daemon under test, comma-separated (a private daemon adds an override file). */
+export const CONFIG_FILES = (process.env['KURYR_TEST_CONFIG'] ?? '/etc/kuryr/kuryr.conf').split(',');
 export const IMAGE = 'kuryr/busybox:latest';
 const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 
-export const config: KuryrConfig = loadConfig(['--config-file', CONFIG_FILE], {}, { allowUnknownArgs: true });
+export const config: KuryrConfig = loadConfig(CONFIG_FILES.flatMap((f) => ['--config-file', f]), {}, { allowUnknownArgs: true });
+/** Docker names a plugin after its socket file: `kuryr` for the stack's daemon. */
+export const DRIVER = basename(config.socketPath, '.sock');
 export const neutron: Neutron = createOpenStackClients(config.neutron, silentLogger).neutron;
 
 /** A short random suffix so runs never collide with each other or with leftovers. */
@@ -108,5 +112,7 @@ export async function removeQuietly(kind: 'container' | 'network', ...names: str
 
 /** Restarts the Kuryr daemon the way an operator would, through the dev stack script. */
 export async function restartKuryr(): Promise<void> {
-  await sh('bash', [`${REPO}scripts/stack.sh`, 'restart-kuryr'], 120_000);
+  const custom = process.env['KURYR_TEST_RESTART_CMD'];
+  if (custom) await sh('bash', ['-c', custom], 120_000);
+  else await sh('bash', [`${REPO}scripts/stack.sh`, 'restart-kuryr'], 120_000);
 }

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { config, docker, dockerFails, dockerNetworkId, neutron, removeQuietly, uniq } from './harness.js';
+import { config, docker, dockerFails, dockerNetworkId, neutron, removeQuietly, uniq , DRIVER } from './harness.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 
 /** A CIDR no other test or earlier run is likely to hold. */
@@ -15,7 +15,7 @@ describe('docker network create and rm on Neutron', () => {
     const name = `kt-net4-${uniq()}`;
     const { cidr, prefix } = freshCidr();
     try {
-      await docker('network', 'create', '-d', 'kuryr', '--ipam-driver', 'kuryr', '--subnet', cidr, '--gateway', `${prefix}.1`, name);
+      await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', cidr, '--gateway', `${prefix}.1`, name);
       const id = await dockerNetworkId(name);
       const nets = await neutron.listNetworks({ tags: idTags(id).join(',') });
       assert.equal(nets.length, 1, 'exactly one Neutron network carries the Docker ID tags');
@@ -45,7 +45,7 @@ describe('docker network create and rm on Neutron', () => {
     const name = `kt-nogw-${uniq()}`;
     const { cidr, prefix } = freshCidr();
     try {
-      await docker('network', 'create', '-d', 'kuryr', '--ipam-driver', 'kuryr', '--subnet', cidr, name);
+      await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', cidr, name);
       const id = await dockerNetworkId(name);
       const [net] = await neutron.listNetworks({ tags: idTags(id).join(',') });
       assert.ok(net);
@@ -63,7 +63,7 @@ describe('docker network create and rm on Neutron', () => {
     const { cidr } = freshCidr();
     const v6 = `fd${uniq().slice(0, 2)}:${uniq().slice(0, 4)}:1::/64`;
     try {
-      await docker('network', 'create', '-d', 'kuryr', '--ipam-driver', 'kuryr', '--ipv6', '--subnet', cidr, '--subnet', v6, name);
+      await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--ipv6', '--subnet', cidr, '--subnet', v6, name);
       const id = await dockerNetworkId(name);
       const [net] = await neutron.listNetworks({ tags: idTags(id).join(',') });
       assert.ok(net);
@@ -85,7 +85,7 @@ describe('docker network create and rm on Neutron', () => {
     const opSubnet = await neutron.createSubnet({ network_id: existing.id, ip_version: 4, cidr, name: `operator-subnet-${suffix}`, gateway_ip: `${prefix}.1` });
     const name = `kt-adopt-${suffix}`;
     try {
-      await docker('network', 'create', '-d', 'kuryr', '--ipam-driver', 'kuryr', '--subnet', cidr, '--gateway', `${prefix}.1`, '-o', `neutron.net.name=operator-net-${suffix}`, name);
+      await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', cidr, '--gateway', `${prefix}.1`, '-o', `neutron.net.name=operator-net-${suffix}`, name);
       const id = await dockerNetworkId(name);
       const tagged = await neutron.getNetwork(existing.id);
       assert.ok(idTags(id).every((t) => tagged.tags.includes(t)), 'the operator network carries the Docker ID tags');
@@ -112,7 +112,7 @@ describe('docker network create and rm on Neutron', () => {
     const [defaultPool] = await neutron.listSubnetPools({ name: config.neutron.defaultSubnetpoolV4 });
     assert.ok(defaultPool, 'the dev stack made the default pool');
     try {
-      await docker('network', 'create', '-d', 'kuryr', '--ipam-driver', 'kuryr', name);
+      await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, name);
       const id = await dockerNetworkId(name);
       const [net] = await neutron.listNetworks({ tags: idTags(id).join(',') });
       assert.ok(net);
@@ -134,7 +134,7 @@ describe('docker network create and rm on Neutron', () => {
     const name = `kt-missing-${uniq()}`;
     const { cidr } = freshCidr();
     const before = (await neutron.listNetworks()).length;
-    const err = await dockerFails('network', 'create', '-d', 'kuryr', '--ipam-driver', 'kuryr', '--subnet', cidr, '-o', `neutron.net.name=does-not-exist-${uniq()}`, name);
+    const err = await dockerFails('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', cidr, '-o', `neutron.net.name=does-not-exist-${uniq()}`, name);
     assert.match(err, /no Neutron network with name/);
     assert.equal((await neutron.listNetworks()).length, before);
     assert.equal((await neutron.listSubnetPools({ name: `${config.subnetpoolNamePrefix}-${cidr}` })).length, 0, 'the pool was released by Docker\'s rollback');
