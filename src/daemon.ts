@@ -5,11 +5,16 @@
 import { Binder, containerIfName } from './binding/index.js';
 import { IprouteHostNetwork } from './binding/host/index.js';
 import type { KuryrConfig } from './config/types.js';
+import { DockerClient } from './docker/client.js';
+import { PortDnsNamer } from './dns/port-dns-names.js';
+import { scheduleGc } from './gc/index.js';
 import type { Logger } from './log.js';
 import { KuryrIpamDriver } from './libnetwork/ipam-driver.js';
 import { KuryrNetworkDriver } from './libnetwork/network-driver.js';
-import { PluginProtocol } from './libnetwork/protocol.js';
-import { PluginServer } from './libnetwork/server.js';
+import { PluginProtocol, currentCall, tracedDependency } from './libnetwork/protocol.js';
+import { PluginServer, pluginNameForSpecDir } from './libnetwork/server.js';
+import { Metrics, MetricsServer } from './metrics/index.js';
+import { PortPools } from './libnetwork/port-pool.js';
 import { KeyedLock, NeutronState, type PortBinder } from './libnetwork/state.js';
 import { createOpenStackClients, type OpenStackClients } from './openstack/index.js';
 import type { Neutron } from './openstack/neutron-types.js';
@@ -31,43 +36,81 @@ export interface Daemon {
   clients: OpenStackClients;
   protocol: PluginProtocol;
   server: PluginServer;
+  pools: PortPools;
+  /** Always collected (other parts register gauges); served only when metrics_listen is set. */
+  metrics: Metrics;
   listen(): Promise<string[]>;
   close(): Promise<void>;
 }
 
 export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
-  const clients = createOpenStackClients(config.neutron, logger);
+  const metrics = new Metrics();
+  const clients = createOpenStackClients(config.neutron, logger, {
+    onRequest: (info) => {
+      metrics.observeNeutronRequest(info);
+      currentCall()?.noteNeutronAnswer(info.requestId);
+    },
+  });
+  // What a Docker call waits on, so one that misses call_timeout can say which.
+  const tracedNeutron = tracedDependency(clients.neutron, 'Neutron', 'KURYR_ERR_NEUTRON');
   const binder = new Binder({ host: new IprouteHostNetwork(), config: config.binding, logger: logger.child({ component: 'binding' }) });
   const portBinder: PortBinder = {
     bind: (port, network, endpointId) => binder.bind(port, network, endpointId),
     unbind: (port, endpointId) => binder.unbind(port, endpointId),
     containerIfName: (port) => containerIfName(port.id),
   };
+  // Docker's own API: read in the background only (port DNS names, gc), never inside a plugin call.
+  const docker = new DockerClient(config.docker);
+  const dnsNames = config.docker.setDnsName ? new PortDnsNamer({ docker, neutron: clients.neutron, logger: logger.child({ component: 'dns' }) }) : undefined;
+  let stopGc: (() => void) | undefined;
   const ctx = {
-    neutron: clients.neutron,
-    state: new NeutronState(clients.neutron),
-    binder: portBinder,
+    endpointObserver: dnsNames,
+    neutron: tracedNeutron,
+    state: new NeutronState(tracedNeutron),
+    binder: tracedDependency(portBinder, 'host binding', 'KURYR_ERR_BINDING'),
     config,
     logger: logger.child({ component: 'driver' }),
     locks: new KeyedLock(),
+    pools: new PortPools(clients.neutron, config.vifPool, config.hostname, logger.child({ component: 'pools' })),
   };
-  const protocol = new PluginProtocol(new KuryrNetworkDriver(ctx), new KuryrIpamDriver(ctx), logger.child({ component: 'libnetwork' }));
+  const protocol = new PluginProtocol(new KuryrNetworkDriver(ctx), new KuryrIpamDriver(ctx), logger.child({ component: 'libnetwork' }), {
+    observe: metrics.observeDockerCall,
+    callTimeoutSeconds: config.callTimeout,
+  });
   const server = new PluginServer(protocol, logger);
+  const metricsServer = new MetricsServer(metrics, logger.child({ component: 'metrics' }));
   return {
     clients,
     protocol,
     server,
-    listen: () => {
+    metrics,
+    pools: ctx.pools,
+    listen: async () => {
+      await ctx.pools.start();
       // Like upstream, enable_ssl serves TLS on kuryr_uri's address whatever its scheme says.
       const uri = config.enableSsl ? config.kuryrUri.replace(/^http:/, 'https:') : config.kuryrUri;
-      return server.listen({
+      const addresses = await server.listen({
         socketPath: config.socketPath,
         uri,
         tls: config.enableSsl ? { certFile: config.sslCertFile, keyFile: config.sslKeyFile, caFile: config.sslCaFile } : undefined,
         specDir: config.pluginSpecDir,
-        pluginName: 'kuryr',
+        pluginName: pluginNameForSpecDir(config.pluginSpecDir),
+        dockerTls: config.dockerPluginTls,
       });
+      if (config.metricsListen) {
+        const bound = await metricsServer.listen(config.metricsListen);
+        addresses.push(`metrics http://${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}/metrics`);
+      }
+      if (config.gcOnStart || config.gcInterval > 0) {
+        stopGc = scheduleGc({ config, neutron: clients.neutron, docker }, logger.child({ component: 'gc' }), { onStart: config.gcOnStart, intervalSeconds: config.gcInterval });
+      }
+      return addresses;
     },
-    close: () => server.close(),
+    close: async () => {
+      stopGc?.();
+      dnsNames?.close();
+      ctx.pools.stop();
+      await Promise.all([server.close(), metricsServer.close()]);
+    },
   };
 }

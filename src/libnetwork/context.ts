@@ -1,7 +1,8 @@
 import type { KuryrConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { NeutronError } from '../openstack/errors.js';
-import type { Neutron } from '../openstack/neutron-types.js';
+import type { Neutron, Port } from '../openstack/neutron-types.js';
+import type { PortPools } from './port-pool.js';
 import type { NeutronState, PortBinder, KeyedLock } from './state.js';
 
 /** Everything the two drivers share, injected once at startup. */
@@ -12,6 +13,17 @@ export interface DriverContext {
   config: KuryrConfig;
   logger: Logger;
   locks: KeyedLock;
+  pools: PortPools;
+  /** Told after the fact about joined endpoints (port DNS names); optional. */
+  endpointObserver?: EndpointObserver;
+}
+
+/**
+ * Work that follows an attach but must stay off Docker's critical path. Called inside the plugin
+ * call, so an implementation only queues: it returns at once and never throws.
+ */
+export interface EndpointObserver {
+  onEndpointJoined(event: { endpointId: string; networkId: string; port: Port }): void;
 }
 
 /** True when `err` is Neutron answering with this status (and error type, when given). */

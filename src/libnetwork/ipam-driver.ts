@@ -18,7 +18,7 @@ import {
 import { canonicalIp, cidrContains, firstFreeBlock, firstHost, ipVersion, parseCidr, type Cidr } from './cidr.js';
 import { blockPoolId, parsePoolId } from './pool-id.js';
 import { isNeutronError, type DriverContext } from './context.js';
-import { DEVICE_OWNER, PORT_EXISTING_TAG, PORT_OWNED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, subnetPoolName } from './naming.js';
+import { DEVICE_OWNER, NETWORK_POOL_TAG, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, subnetPoolName } from './naming.js';
 import { parseNeutronOptions, type FamilyOptions } from './options.js';
 
 /** Kuryr's IPAM driver: Docker pools are Neutron subnet pools, addresses are Neutron ports. */
@@ -31,6 +31,8 @@ function isFreshKuryrPort(port: Port): boolean {
 const CARVE_HOLD_MS = 60_000;
 
 export class KuryrIpamDriver implements IpamDriver {
+  /** Pooled ports handed out by MAC, so the second family of a dual-stack endpoint finds its port. */
+  private readonly pooledByMac = new Map<string, Port>();
   /** Default-pool blocks handed to Docker, by CIDR, with when. */
   private readonly carved = new Map<string, number>();
 
@@ -187,11 +189,41 @@ export class KuryrIpamDriver implements IpamDriver {
     if (!subnet) throw notFound(`no Neutron subnet serves pool ${req.PoolID} yet`);
     const cidr = parseCidr(subnet.cidr);
     if (address && !cidrContains(cidr, address)) throw invalidRequest(`address ${address} is not in subnet ${subnet.cidr}`);
-    const port = await this.allocatePort(subnet, address, options[OPT_MAC]);
+    const mac = options[OPT_MAC]?.toLowerCase();
+    // --ip (and adoption) bypass the pool; so does a pool that is empty right now.
+    const pooled = !address ? await this.takePooled(subnet, mac) : undefined;
+    const port = pooled ?? (await this.allocatePort(subnet, address, mac));
     const ip = port.fixed_ips.find((f) => f.subnet_id === subnet.id)?.ip_address;
     if (!ip) throw notFound(`port ${port.id} has no address on subnet ${subnet.id}`);
     state.rememberAddressPort(req.PoolID, ip, port);
     return { Address: `${ip}/${cidr.prefixLength}` };
+  }
+
+  /**
+   * A free pooled port, taken from memory (no Neutron call). Dual stack: Docker asks once per
+   * family with the same MAC, and the second request gets the other address of the same port.
+   */
+  private async takePooled(subnet: Subnet, mac: string | undefined): Promise<Port | undefined> {
+    const { pools, state } = this.ctx;
+    if (mac) {
+      const pending = this.pooledByMac.get(mac);
+      if (pending && pending.fixed_ips.some((f) => f.subnet_id === subnet.id)) return pending;
+    }
+    if (!(await this.poolingOn(subnet.network_id))) return undefined;
+    if (!pools.isFilling(subnet.network_id)) pools.enable(subnet.network_id, await state.networkSubnets(subnet.network_id));
+    const port = pools.take(subnet.network_id, subnet.id);
+    if (port && mac) {
+      this.pooledByMac.set(mac, port);
+      setTimeout(() => this.pooledByMac.delete(mac), 60_000).unref();
+    }
+    return port;
+  }
+
+  /** Pools per network: its `kuryr.pool:on|off` tag (from -o kuryr.pool) or else [vif_pool] enabled. */
+  private async poolingOn(networkId: string): Promise<boolean> {
+    const net = await this.ctx.state.neutronNetwork(networkId);
+    const tag = net?.tags.find((t) => t.startsWith(NETWORK_POOL_TAG));
+    return tag ? tag === `${NETWORK_POOL_TAG}on` : this.ctx.config.vifPool.enabled;
   }
 
   /**
@@ -218,7 +250,7 @@ export class KuryrIpamDriver implements IpamDriver {
   private async allocatePort(subnet: Subnet, address: string | undefined, mac: string | undefined): Promise<Port> {
     const { neutron, config } = this.ctx;
     try {
-      return await neutron.createPort({
+      const port = await neutron.createPort({
         name: UNBOUND_PORT_NAME,
         network_id: subnet.network_id,
         admin_state_up: true,
@@ -228,6 +260,8 @@ export class KuryrIpamDriver implements IpamDriver {
         'binding:host_id': config.hostname,
         tags: [PORT_OWNED_TAG],
       } as Partial<Port>);
+      this.ctx.state.learnVifBinding(port);
+      return port;
     } catch (err) {
       if (address && isNeutronError(err, 409, 'IpAddressAlreadyAllocated')) {
         const [port] = await neutron.listPorts({ network_id: subnet.network_id, fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`] });
@@ -268,6 +302,8 @@ export class KuryrIpamDriver implements IpamDriver {
     const { neutron, state } = this.ctx;
     const ip = canonicalIp(req.Address);
     let ports: Port[];
+    const pendingFor = state.addressPort(req.PoolID, ip);
+    if (pendingFor) await state.settled(pendingFor.id);
     const cached = state.addressPort(req.PoolID, ip);
     if (cached) {
       ports = [cached];
@@ -277,7 +313,9 @@ export class KuryrIpamDriver implements IpamDriver {
       ports = await neutron.listPorts({ network_id: subnet.network_id, fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${ip}`] });
     }
     for (const port of ports) {
-      if (port.tags.includes(PORT_OWNED_TAG)) {
+      if (port.tags.includes(PORT_POOLED_TAG)) {
+        await this.releasePooled(port, ip);
+      } else if (port.tags.includes(PORT_OWNED_TAG)) {
         await neutron.deletePort(port.id);
       } else if (port.tags.includes(PORT_EXISTING_TAG)) {
         await this.releaseAdopted(port);
@@ -287,6 +325,16 @@ export class KuryrIpamDriver implements IpamDriver {
     }
     state.forgetAddressPort(req.PoolID, ip);
     return {};
+  }
+
+  /** A pooled port goes back to its pool once all its addresses are released. */
+  private async releasePooled(port: Port, ip: string): Promise<void> {
+    const { pools } = this.ctx;
+    if (port.device_id === '') {
+      pools.putBack(port); // taken by RequestAddress, never claimed by an endpoint
+      return;
+    }
+    if (pools.lastAddressReleased(port, ip)) await pools.release(port);
   }
 
   /** An adopted port goes back to how the operator made it: unbound, unowned, untagged by us. */

@@ -42,3 +42,10 @@ export const subnetPoolName = (prefix: string, cidr: string) => `${prefix}-${cid
 export const endpointPortName = (endpointId: string) => `${endpointId}-port`;
 /** Marks ports CreateEndpoint made itself (another IPAM driver gave the address): DeleteEndpoint deletes them. */
 export const PORT_ENDPOINT_TAG = 'kuryr.port.endpoint';
+/** Marks pre-created ports of a port pool; free while their device_id is empty. */
+export const PORT_POOLED_TAG = 'kuryr.port.pooled';
+export const POOLED_PORT_NAME = 'kuryr-pooled-port';
+/** Pools are per (network, host): the host a pooled port waits to be bound on. */
+export const poolHostTag = (hostname: string) => `kuryr.pool.host:${hostname}`;
+/** On a Neutron network: pools on or off for it, as chosen with -o kuryr.pool=true|false. */
+export const NETWORK_POOL_TAG = 'kuryr.pool:';

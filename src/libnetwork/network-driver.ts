@@ -26,8 +26,9 @@ import {
   PORT_ENDPOINT_TAG,
   PORT_EXISTING_TAG,
   PORT_OWNED_TAG,
+  PORT_POOLED_TAG,
+  NETWORK_POOL_TAG,
   SUBNET_NAME_PREFIX,
-  UNBOUND_PORT_NAME,
   endpointPortName,
   existingNetworkTag,
   idTags,
@@ -35,7 +36,7 @@ import {
   subnetName,
   subnetPoolName,
 } from './naming.js';
-import { genericOptions, parseNeutronOptions, type FamilyOptions, type NeutronOptions } from './options.js';
+import { genericOptions, parseNeutronOptions, parsePoolOption, type FamilyOptions, type NeutronOptions } from './options.js';
 
 /** One address family of a CreateNetwork request, resolved before anything changes in Neutron. */
 interface FamilyPlan {
@@ -52,6 +53,8 @@ interface FamilyPlan {
 /** Kuryr's network driver: Docker networks are Neutron networks, endpoints are Neutron ports. */
 export class KuryrNetworkDriver implements NetworkDriver {
   private readonly exposed: ExposedPorts;
+  /** Ports whose status is being read from Neutron in the background. */
+  private readonly refreshing = new Set<string>();
 
   constructor(private readonly ctx: DriverContext) {
     this.exposed = new ExposedPorts(ctx);
@@ -69,6 +72,8 @@ export class KuryrNetworkDriver implements NetworkDriver {
     const { neutron, state, logger } = this.ctx;
     const generic = genericOptions(req.Options);
     const opts = parseNeutronOptions(generic);
+    const poolChoice = parsePoolOption(generic);
+    const extraTags = poolChoice === undefined ? [] : [`${NETWORK_POOL_TAG}${poolChoice ? 'on' : 'off'}`];
     const wantV6 = req.Options?.[OPT_ENABLE_IPV6] === true || req.Options?.[OPT_ENABLE_IPV6] === 'true';
     // Validate and resolve everything first: a bad request must change nothing in Neutron.
     const plans: FamilyPlan[] = [];
@@ -81,7 +86,9 @@ export class KuryrNetworkDriver implements NetworkDriver {
     let net = await state.network(req.NetworkID);
     const rollback: (() => Promise<unknown>)[] = [];
     if (!net) {
-      net = opts.netUuid || opts.netName ? await this.adoptNetwork(req.NetworkID, opts, rollback) : await this.newNetwork(req.NetworkID, opts, rollback);
+      net = opts.netUuid || opts.netName
+        ? await this.adoptNetwork(req.NetworkID, opts, extraTags, rollback)
+        : await this.newNetwork(req.NetworkID, opts, extraTags, rollback);
     }
     try {
       for (const plan of plans) await this.ensureSubnet(net, plan, rollback);
@@ -91,7 +98,8 @@ export class KuryrNetworkDriver implements NetworkDriver {
       throw withContext(`create network ${req.NetworkID.slice(0, 12)}`, err);
     }
     state.rememberNetwork(req.NetworkID, net);
-    state.forgetSubnetsOfNetwork(net.id);
+    state.forgetSubnetList(net.id);
+    if (poolChoice ?? this.ctx.config.vifPool.enabled) this.ctx.pools.enable(net.id, await state.networkSubnets(net.id));
     return {};
   }
 
@@ -147,19 +155,19 @@ export class KuryrNetworkDriver implements NetworkDriver {
     return pool?.prefixes.some((p) => cidrWithin(cidr, parseCidr(p))) ? pool.id : undefined;
   }
 
-  private async newNetwork(dockerId: string, opts: NeutronOptions, rollback: (() => Promise<unknown>)[]): Promise<Network> {
+  private async newNetwork(dockerId: string, opts: NeutronOptions, extraTags: string[], rollback: (() => Promise<unknown>)[]): Promise<Network> {
     const net = await this.ctx.neutron.createNetwork({
       name: networkName(dockerId),
       admin_state_up: true,
       shared: opts.shared,
-      tags: idTags(dockerId),
+      tags: [...idTags(dockerId), ...extraTags],
     });
     rollback.push(() => this.ctx.neutron.deleteNetwork(net.id));
     return net;
   }
 
   /** `-o neutron.net.uuid|name`: use the operator's network; tag it, never delete it. */
-  private async adoptNetwork(dockerId: string, opts: NeutronOptions, rollback: (() => Promise<unknown>)[]): Promise<Network> {
+  private async adoptNetwork(dockerId: string, opts: NeutronOptions, extraTags: string[], rollback: (() => Promise<unknown>)[]): Promise<Network> {
     const { neutron } = this.ctx;
     const found = await neutron.listNetworks(opts.netUuid ? { id: opts.netUuid } : { name: opts.netName });
     const what = opts.netUuid ? `id ${opts.netUuid}` : `name "${opts.netName}"`;
@@ -171,7 +179,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
       throw conflict(`Neutron network ${net.id} has shared=${net.shared} but neutron.net.shared=${opts.shared} was requested`);
     }
     const original = net.tags;
-    const tags = [...new Set([...net.tags, ...idTags(dockerId), existingNetworkTag(dockerId)])];
+    const tags = [...new Set([...net.tags.filter((t) => !t.startsWith(NETWORK_POOL_TAG)), ...idTags(dockerId), existingNetworkTag(dockerId), ...extraTags])];
     await neutron.replaceTags('networks', net.id, tags);
     rollback.push(() => neutron.replaceTags('networks', net.id, original));
     return { ...net, tags };
@@ -215,6 +223,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
       if (!net) return {};
       state.forgetNetwork(req.NetworkID);
       state.forgetSubnetsOfNetwork(net.id);
+      await this.ctx.pools.drain(net.id);
       if (net.tags.includes(existingNetworkTag(req.NetworkID))) {
         await this.releaseAdoptedNetwork(req.NetworkID, net);
         return {};
@@ -255,7 +264,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
       }
     }
     const ours = new Set([...idTags(dockerId), existingNetworkTag(dockerId)]);
-    await neutron.replaceTags('networks', net.id, net.tags.filter((t) => !ours.has(t)));
+    await neutron.replaceTags('networks', net.id, net.tags.filter((t) => !ours.has(t) && !t.startsWith(NETWORK_POOL_TAG)));
   }
 
   async allocateNetwork(req: AllocateNetworkRequest): Promise<{ Options: Record<string, string> }> {
@@ -271,7 +280,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
   }
 
   private async createEndpointLocked(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
-    const { state, binder, logger } = this.ctx;
+    const { state, binder, logger, config } = this.ctx;
     const iface = req.Interface ?? {};
     const addresses = [iface.Address, iface.AddressIPv6].filter((a): a is string => !!a).map((a) => splitInterfaceAddress(a).ip);
     if (addresses.length === 0) throw invalidRequest('Interface has neither Address nor AddressIPv6: Kuryr needs an address from IPAM');
@@ -281,12 +290,18 @@ export class KuryrNetworkDriver implements NetworkDriver {
     const rollback: (() => Promise<unknown>)[] = [];
     let port: Port;
     try {
-      port = await this.endpointPort(req, net, addresses, rollback);
+      const claim = await this.claimPort(req, net, addresses, rollback);
+      port = claim.port;
       state.rememberEndpointPort(req.EndpointID, port);
       rollback.push(async () => state.forgetEndpoint(req.EndpointID));
       await binder.bind(port, { id: net.id, mtu: net.mtu }, req.EndpointID);
       rollback.push(() => binder.unbind(port, req.EndpointID));
-      if (this.ctx.config.neutron.vifPluggingIsFatal) port = await this.waitActive(port);
+      if (claim.finish && config.neutron.vifPluggingIsFatal) {
+        port = await claim.finish();
+      } else if (claim.finish) {
+        state.track(port.id, this.finishInBackground(claim.finish, req.EndpointID, port.id));
+      }
+      if (config.neutron.vifPluggingIsFatal) port = await this.waitActive(port);
     } catch (err) {
       await undo(logger, rollback, `endpoint ${req.EndpointID}`);
       throw withContext(`create endpoint ${req.EndpointID.slice(0, 12)}`, err);
@@ -294,34 +309,43 @@ export class KuryrNetworkDriver implements NetworkDriver {
     return { Interface: iface.MacAddress ? {} : { MacAddress: port.mac_address } };
   }
 
-  /** The port IPAM made for these addresses, updated to belong to this endpoint on this host. */
-  private async endpointPort(req: CreateEndpointRequest, net: Network, addresses: string[], rollback: (() => Promise<unknown>)[]): Promise<Port> {
-    const { neutron, state, config } = this.ctx;
-    const existing = await state.endpointPort(req.EndpointID);
-    if (existing) return existing; // a retried CreateEndpoint
+  /**
+   * Neutron bookkeeping left off the critical path (device_id, name, tags, and for a pooled port its
+   * binding): the host side is plugged already and the agent wires the tap when the port is bound.
+   */
+  private async finishInBackground(finish: () => Promise<Port>, endpointId: string, portId: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await finish();
+        return;
+      } catch (err) {
+        if (attempt >= 3 || (isNeutronError(err, 412) || isNeutronError(err, 404))) {
+          this.ctx.logger.error({ err, endpointId, portId }, 'could not record the endpoint on its Neutron port; `kuryr gc` reconciles it');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+  }
+
+  /**
+   * The port IPAM made for these addresses, and how it becomes this endpoint's. `finish` (when
+   * set) records the claim in Neutron; it may run after Docker's call has returned.
+   */
+  private async claimPort(
+    req: CreateEndpointRequest,
+    net: Network,
+    addresses: string[],
+    rollback: (() => Promise<unknown>)[],
+  ): Promise<{ port: Port; finish?: () => Promise<Port> }> {
+    const { neutron, state, config, pools } = this.ctx;
     const found: Port[] = [];
     for (const ip of addresses) {
       const port = state.portByAddress(net.id, ip) ?? (await neutron.listPorts({ network_id: net.id, fixed_ips: [`ip_address=${ip}`] }))[0];
       if (port && !found.some((p) => p.id === port.id)) found.push(port);
     }
     const mac = req.Interface?.MacAddress?.toLowerCase();
-    if (found.length === 0) {
-      // Another IPAM driver gave the address: the endpoint owns a port of its own.
-      const subnets = await state.networkSubnets(net.id);
-      const port = await neutron.createPort({
-        name: endpointPortName(req.EndpointID),
-        network_id: net.id,
-        admin_state_up: true,
-        fixed_ips: addresses.map((ip) => ({ subnet_id: subnetFor(subnets, ip).id, ip_address: ip })),
-        ...(mac ? { mac_address: mac } : {}),
-        device_owner: DEVICE_OWNER,
-        device_id: req.EndpointID,
-        'binding:host_id': config.hostname,
-        tags: [PORT_ENDPOINT_TAG, ...idTags(req.EndpointID)],
-      });
-      rollback.push(() => neutron.deletePort(port.id));
-      return port;
-    }
+    if (found.length === 0) return { port: await this.ownPort(req, net, addresses, mac, rollback) };
     for (const port of found) {
       if (!port.tags.includes(PORT_OWNED_TAG) && !port.tags.includes(PORT_EXISTING_TAG)) {
         throw conflict(`address ${port.fixed_ips.map((f) => f.ip_address).join(', ')} is held by Neutron port ${port.id}, which Kuryr did not allocate`);
@@ -330,26 +354,77 @@ export class KuryrNetworkDriver implements NetworkDriver {
     // IPAM puts every address of an endpoint on one port (dual stack included).
     if (found.length > 1) throw conflict(`the endpoint's addresses are on different Neutron ports: ${found.map((p) => p.id).join(', ')}`);
     const keep = found[0]!;
-    const body: Partial<Port> = {};
-    if (keep.device_id !== req.EndpointID) body.device_id = req.EndpointID;
+    if (keep.device_id === req.EndpointID) return { port: keep }; // a retried CreateEndpoint
+    if (keep.device_id) throw conflict(`Neutron port ${keep.id} already serves endpoint ${keep.device_id.slice(0, 12)}`);
+    const body: Partial<Port> = { device_id: req.EndpointID, name: endpointPortName(req.EndpointID) };
     if (keep.device_owner !== DEVICE_OWNER) body.device_owner = DEVICE_OWNER;
     if (keep['binding:host_id'] !== config.hostname) body['binding:host_id'] = config.hostname;
     if (!keep.admin_state_up) body.admin_state_up = true;
-    if (keep.name === UNBOUND_PORT_NAME) body.name = endpointPortName(req.EndpointID);
     // Docker already gave the container this MAC; Neutron must agree or anti-spoofing drops it.
     if (mac && keep.mac_address.toLowerCase() !== mac) body.mac_address = mac;
-    let port = keep;
-    if (Object.keys(body).length > 0) {
-      port = await neutron.updatePort(keep.id, body);
-      if (keep.tags.includes(PORT_EXISTING_TAG)) {
-        rollback.push(() => neutron.updatePort(keep.id, { device_id: keep.device_id, device_owner: keep.device_owner, 'binding:host_id': keep['binding:host_id'] ?? '' }));
+
+    if (keep.tags.includes(PORT_POOLED_TAG)) {
+      // One call claims a pooled port: owner, MAC and binding at once, and only at the revision the
+      // pool handed out, so no port ever serves two endpoints.
+      const claim = async (): Promise<Port> => {
+        try {
+          const claimed = await neutron.updatePort(keep.id, body, keep.revision_number === undefined ? undefined : { ifRevision: keep.revision_number });
+          state.learnVifBinding(claimed);
+          state.updatePort(claimed);
+          return claimed;
+        } catch (err) {
+          if (isNeutronError(err, 412)) throw conflict(`pooled port ${keep.id} was claimed by another endpoint`);
+          throw err;
+        } finally {
+          pools.claimed(keep.id);
+        }
+      };
+      const binding = state.vifBinding(net.id);
+      if (!binding) {
+        // The first claim on a network tells how Neutron binds its ports on this host.
+        const claimed = await claim();
+        rollback.push(() => pools.release(claimed));
+        return { port: claimed };
       }
+      rollback.push(async () => pools.putBack(keep));
+      return { port: { ...keep, ...body, ...binding } as Port, finish: claim };
     }
-    const tags = [...new Set([...port.tags, ...idTags(req.EndpointID)])];
-    await neutron.replaceTags('ports', port.id, tags);
-    rollback.push(() => neutron.replaceTags('ports', port.id, keep.tags));
-    port = { ...port, tags };
-    state.updatePort(port);
+
+    const record = async (): Promise<Port> => {
+      const updated = await neutron.updatePort(keep.id, body);
+      // The endpoint tags upstream kuryr-libnetwork finds its ports by.
+      const tags = await neutron.replaceTags('ports', updated.id, [...new Set([...updated.tags, ...idTags(req.EndpointID)])]);
+      const tagged = { ...updated, tags };
+      state.updatePort(tagged);
+      return tagged;
+    };
+    if (keep.tags.includes(PORT_EXISTING_TAG) || body.mac_address) {
+      // An adopted port is bound here only now, and a MAC can change only before binding: no shortcut.
+      const port = await record();
+      rollback.push(() => neutron.updatePort(keep.id, { device_id: keep.device_id, device_owner: keep.device_owner, 'binding:host_id': keep['binding:host_id'] ?? '' }));
+      rollback.push(() => neutron.replaceTags('ports', keep.id, keep.tags));
+      return { port };
+    }
+    // IPAM created this port bound to this host with Docker's MAC: only bookkeeping is left.
+    return { port: { ...keep, ...body } as Port, finish: record };
+  }
+
+  /** Another IPAM driver gave the address: the endpoint owns a port of its own. */
+  private async ownPort(req: CreateEndpointRequest, net: Network, addresses: string[], mac: string | undefined, rollback: (() => Promise<unknown>)[]): Promise<Port> {
+    const { neutron, state, config } = this.ctx;
+    const subnets = await state.networkSubnets(net.id);
+    const port = await neutron.createPort({
+      name: endpointPortName(req.EndpointID),
+      network_id: net.id,
+      admin_state_up: true,
+      fixed_ips: addresses.map((ip) => ({ subnet_id: subnetFor(subnets, ip).id, ip_address: ip })),
+      ...(mac ? { mac_address: mac } : {}),
+      device_owner: DEVICE_OWNER,
+      device_id: req.EndpointID,
+      'binding:host_id': config.hostname,
+      tags: [PORT_ENDPOINT_TAG, ...idTags(req.EndpointID)],
+    });
+    rollback.push(() => neutron.deletePort(port.id));
     return port;
   }
 
@@ -369,10 +444,23 @@ export class KuryrNetworkDriver implements NetworkDriver {
     return current;
   }
 
+  /**
+   * Docker asks this twice inside every container start: answer from what Kuryr knows, and refresh
+   * the port's status from Neutron in the background so later answers (and operators) see it.
+   */
   async endpointOperInfo(req: EndpointRequest): Promise<EndpointOperInfoResponse> {
-    const cached = await this.ctx.state.endpointPort(req.EndpointID);
-    if (!cached) return { Value: {} };
-    const port = await this.ctx.neutron.getPort(cached.id);
+    const { state, neutron } = this.ctx;
+    const port = await state.endpointPort(req.EndpointID);
+    if (!port) return { Value: {} };
+    if (!this.refreshing.has(port.id)) {
+      this.refreshing.add(port.id);
+      void state
+        .settled(port.id)
+        .then(() => neutron.getPort(port.id))
+        .then((fresh) => state.updatePort({ ...fresh, tags: fresh.tags ?? port.tags }))
+        .catch(() => undefined)
+        .finally(() => this.refreshing.delete(port.id));
+    }
     return {
       Value: {
         status: port.status,
@@ -388,8 +476,10 @@ export class KuryrNetworkDriver implements NetworkDriver {
   deleteEndpoint(req: EndpointRequest): Promise<Empty> {
     return this.ctx.locks.run(`ep:${req.EndpointID}`, async () => {
       const { state, binder, neutron } = this.ctx;
-      const port = await state.endpointPort(req.EndpointID);
-      if (!port) return {}; // already gone: Docker's rollbacks may repeat this call
+      const found = await state.endpointPort(req.EndpointID);
+      if (!found) return {}; // already gone: Docker's rollbacks may repeat this call
+      await state.settled(found.id);
+      const port = (await state.endpointPort(req.EndpointID)) ?? found;
       await binder.unbind(port, req.EndpointID);
       // IPAM's ReleaseAddress deletes or releases the port; only a port the endpoint made itself goes here.
       if (port.tags.includes(PORT_ENDPOINT_TAG)) {
@@ -423,6 +513,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
         response.StaticRoutes.push({ Destination: route.destination, RouteType: 0, NextHop: route.nexthop } satisfies StaticRoute);
       }
     }
+    this.ctx.endpointObserver?.onEndpointJoined({ endpointId: req.EndpointID, networkId: req.NetworkID, port });
     return response;
   }
 

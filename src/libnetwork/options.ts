@@ -80,3 +80,9 @@ export function genericOptions(options: Options | null | undefined): Record<stri
   if (typeof generic !== 'object' || Array.isArray(generic)) throw invalidRequest(`${OPT_GENERIC} must be an object`);
   return generic as Record<string, unknown>;
 }
+
+/** `-o kuryr.pool=true|false`: port pools for this network; undefined leaves it to [vif_pool] enabled. */
+export function parsePoolOption(generic: Record<string, unknown>): boolean | undefined {
+  const value = generic['kuryr.pool'];
+  return value === undefined ? undefined : parseBool('kuryr.pool', value);
+}

@@ -1,5 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
-import { KuryrError } from '../errors.js';
+import { KuryrError, type KuryrErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { IpamDriver, NetworkDriver } from './api.js';
 import { schemas, type SchemaName } from './schemas.js';
@@ -53,8 +54,108 @@ export interface PluginReply {
   body: unknown;
 }
 
-/** Observes every call, for logs and metrics. */
-export type CallObserver = (call: { method: string; status: number; durationMs: number; error?: string }) => void;
+/** `timeout`: Docker was answered with an error at the deadline while the work went on. */
+export type CallOutcome = 'ok' | 'error' | 'timeout';
+
+/** Observes every call, for metrics. */
+export type CallObserver = (call: { method: string; status: number; durationMs: number; outcome: CallOutcome; error?: string }) => void;
+
+export interface ProtocolOptions {
+  observe?: CallObserver;
+  /**
+   * Seconds a call may take before Docker is answered with an error (`[DEFAULT] call_timeout`);
+   * Docker itself gives up at 30 s with a message that says nothing. 0 or absent: unbounded.
+   */
+  callTimeoutSeconds?: number;
+}
+
+interface PendingWait {
+  what: string;
+  code: KuryrErrorCode;
+  since: number;
+}
+
+/**
+ * What one Docker call has caused and is waiting on, carried through its async work by
+ * AsyncLocalStorage: its log line lists the Neutron request ids it caused, and a call that misses
+ * its deadline can say what it was stuck on.
+ */
+export class CallContext {
+  /** Neutron's `x-openstack-request-id` of every answer this call caused, in order. */
+  readonly neutronRequestIds: string[] = [];
+  neutronAnswers = 0;
+  readonly #pending: PendingWait[] = [];
+
+  constructor(
+    readonly callId: number,
+    readonly method: string,
+  ) {}
+
+  noteNeutronAnswer(requestId: string | undefined): void {
+    this.neutronAnswers++;
+    if (requestId) this.neutronRequestIds.push(requestId);
+  }
+
+  async waitFor<T>(what: string, code: KuryrErrorCode, work: () => Promise<T>): Promise<T> {
+    const wait: PendingWait = { what, code, since: performance.now() };
+    this.#pending.push(wait);
+    try {
+      return await work();
+    } finally {
+      this.#pending.splice(this.#pending.indexOf(wait), 1);
+    }
+  }
+
+  /** The innermost dependency still unanswered: the one holding the call up. */
+  get blockedOn(): PendingWait | undefined {
+    return this.#pending.at(-1);
+  }
+}
+
+/**
+ * One store for the process: a Neutron answer can only be attributed through the async context it
+ * arrives in, whichever protocol instance started the call.
+ */
+const callStorage = new AsyncLocalStorage<CallContext>();
+
+/** The Docker call the current async work belongs to, if any. */
+export function currentCall(): CallContext | undefined {
+  return callStorage.getStore();
+}
+
+/**
+ * Wraps a dependency (the Neutron client, the host binder) so each of its asynchronous methods is
+ * recorded as something the current Docker call waits for. Methods run on the target itself, so
+ * private fields and internal calls are untouched.
+ */
+export function tracedDependency<T extends object>(target: T, label: string, code: KuryrErrorCode): T {
+  return new Proxy(target, {
+    get(obj, prop) {
+      const value: unknown = Reflect.get(obj, prop, obj);
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      const fn = value as (...args: unknown[]) => unknown;
+      return (...args: unknown[]) => {
+        const call = callStorage.getStore();
+        const result = fn.apply(obj, args);
+        if (!call || !(result instanceof Promise)) return result;
+        return call.waitFor(`${label} ${prop}`, code, () => result);
+      };
+    },
+  });
+}
+
+/** A Docker call that missed its deadline; the work itself may still finish in the background. */
+export class CallDeadlineError extends KuryrError {
+  constructor(call: CallContext, seconds: number) {
+    const blocked = call.blockedOn;
+    const answers = `${call.neutronAnswers} Neutron answer${call.neutronAnswers === 1 ? '' : 's'} so far`;
+    const reason = blocked
+      ? `${blocked.what} has not answered for ${((performance.now() - blocked.since) / 1000).toFixed(1)} s (${answers})`
+      : `it was not waiting on Neutron or the host (${answers}); another call on the same object may hold it up`;
+    super(blocked?.code ?? 'KURYR_ERR_INTERNAL', `${call.method.replace(/^\w+\./, '')} did not finish within ${seconds} s: ${reason}`, { status: 504 });
+    this.name = 'CallDeadlineError';
+  }
+}
 
 function describeSchemaErrors(errors: ErrorObject[] | null | undefined): string {
   return (errors ?? [])
@@ -76,13 +177,17 @@ export class PluginProtocol {
   private readonly routes: Record<string, Route>;
   private readonly validators = new Map<SchemaName, ValidateFunction>();
   private callSeq = 0;
+  private readonly observe: CallObserver | undefined;
+  private readonly deadlineSeconds: number;
 
   constructor(
     net: NetworkDriver,
     ipam: IpamDriver,
     private readonly logger: Logger,
-    private readonly observe?: CallObserver,
+    options: ProtocolOptions = {},
   ) {
+    this.observe = options.observe;
+    this.deadlineSeconds = options.callTimeoutSeconds ?? 0;
     this.routes = routeTable(net, ipam);
     const ajv = new Ajv({ allErrors: false, strict: false });
     for (const [name, schema] of Object.entries(schemas)) this.validators.set(name as SchemaName, ajv.compile(schema));
@@ -93,9 +198,13 @@ export class PluginProtocol {
   }
 
   async handle(path: string, rawBody: string): Promise<PluginReply> {
+    const call = new CallContext(++this.callSeq, path.replace(/^\//, ''));
+    return callStorage.run(call, () => this.handleCall(call, path, rawBody));
+  }
+
+  private async handleCall(call: CallContext, path: string, rawBody: string): Promise<PluginReply> {
     const started = performance.now();
-    const callId = ++this.callSeq;
-    const method = path.replace(/^\//, '');
+    const { callId, method } = call;
     const route = Object.hasOwn(this.routes, path) ? this.routes[path] : undefined;
     let reply: PluginReply;
     let failure: unknown;
@@ -105,22 +214,56 @@ export class PluginProtocol {
       try {
         const body = route.schema ? this.decode(route.schema, rawBody) : undefined;
         this.logger.debug({ callId, method, request: body }, 'docker call');
-        const result = await route.call(body as never);
+        const result = await this.withinDeadline(call, started, Promise.resolve(route.call(body as never)));
         reply = { status: 200, body: result ?? {} };
       } catch (err) {
         failure = err;
         reply = encodeError(route.subsystem, err);
       }
     }
-    const durationMs = Math.round((performance.now() - started) * 10) / 10;
+    const durationMs = elapsedMs(started);
     const error = typeof (reply.body as { Err?: string }).Err === 'string' ? (reply.body as { Err: string }).Err : undefined;
-    const fields = { callId, method, status: reply.status, durationMs, ...(error ? { error } : {}) };
+    const outcome: CallOutcome = failure instanceof CallDeadlineError ? 'timeout' : error ? 'error' : 'ok';
+    const fields = { callId, method, status: reply.status, outcome, durationMs, neutronRequestIds: [...call.neutronRequestIds], ...(error ? { error } : {}) };
     if (failure && !(failure instanceof KuryrError)) this.logger.error({ ...fields, err: failure }, 'docker call failed unexpectedly');
     else if (error) this.logger.warn(fields, 'docker call failed');
     else this.logger.info(fields, 'docker call');
     if (reply.status === 200) this.logger.debug({ callId, method, response: reply.body }, 'docker call response');
-    this.observe?.({ method, status: reply.status, durationMs, error });
+    this.observe?.({ method, status: reply.status, durationMs, outcome, error });
     return reply;
+  }
+
+  /**
+   * Answers Docker within the deadline whatever the driver does. Work cannot be cancelled halfway
+   * (a Neutron request may already have been sent), so late work runs to its end and its outcome
+   * is logged: what it created is then removed by Docker's rollback or by reconciliation.
+   */
+  private async withinDeadline<T>(call: CallContext, started: number, work: Promise<T>): Promise<T> {
+    if (this.deadlineSeconds <= 0) return work;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CallDeadlineError(call, this.deadlineSeconds)), this.deadlineSeconds * 1000);
+    });
+    try {
+      return await Promise.race([work, deadline]);
+    } catch (err) {
+      if (err instanceof CallDeadlineError) this.logLateFinish(call, started, work);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private logLateFinish(call: CallContext, started: number, work: Promise<unknown>): void {
+    const fields = () => ({ callId: call.callId, method: call.method, durationMs: elapsedMs(started), neutronRequestIds: [...call.neutronRequestIds] });
+    work.then(
+      () => this.logger.warn({ ...fields(), outcome: 'ok' }, 'docker call finished after its deadline; Docker had already been told it failed'),
+      (err: unknown) =>
+        this.logger.warn(
+          { ...fields(), outcome: 'error', error: err instanceof Error ? err.message : String(err) },
+          'docker call failed after its deadline; Docker had already been told it failed',
+        ),
+    );
   }
 
   private decode(schema: SchemaName, rawBody: string): unknown {
@@ -136,6 +279,10 @@ export class PluginProtocol {
     }
     return body;
   }
+}
+
+function elapsedMs(started: number): number {
+  return Math.round((performance.now() - started) * 10) / 10;
 }
 
 /**

@@ -35,12 +35,15 @@ export class KeyedLock {
  */
 export class NeutronState {
   private readonly networks = new Map<string, Network>();
+  private readonly networksById = new Map<string, Network>();
   private readonly endpointPorts = new Map<string, Port>();
   /** Ports RequestAddress made, by `${poolId}/${ip}`, for CreateEndpoint and ReleaseAddress. */
   private readonly addressPorts = new Map<string, Port>();
   private readonly pools = new Map<string, SubnetPool>();
   private readonly poolSubnets = new Map<string, Subnet>();
   private readonly subnetsByNetwork = new Map<string, Subnet[]>();
+  private readonly vifBindings = new Map<string, Pick<Port, 'binding:vif_type' | 'binding:vif_details'>>();
+  private readonly pending = new Map<string, Promise<void>>();
 
   constructor(private readonly neutron: Neutron) {}
 
@@ -59,16 +62,29 @@ export class NeutronState {
 
   rememberNetwork(dockerNetworkId: string, net: Network): void {
     this.networks.set(dockerNetworkId, net);
+    this.networksById.set(net.id, net);
+  }
+
+  /** A Neutron network by its own ID (IPAM knows subnets, not Docker networks). */
+  async neutronNetwork(networkId: string): Promise<Network | undefined> {
+    const cached = this.networksById.get(networkId);
+    if (cached) return cached;
+    const net = (await this.neutron.listNetworks({ id: networkId }))[0];
+    if (net) this.networksById.set(networkId, net);
+    return net;
   }
 
   forgetNetwork(dockerNetworkId: string): void {
+    const net = this.networks.get(dockerNetworkId);
+    if (net) this.networksById.delete(net.id);
     this.networks.delete(dockerNetworkId);
   }
 
   async endpointPort(endpointId: string): Promise<Port | undefined> {
     const cached = this.endpointPorts.get(endpointId);
     if (cached) return cached;
-    const found = await this.neutron.listPorts({ tags: idTags(endpointId).join(',') });
+    // device_id is the endpoint ID on every endpoint port (ours, pooled, adopted, upstream's).
+    const found = await this.neutron.listPorts({ device_id: endpointId });
     const port = found[0];
     if (port) this.endpointPorts.set(endpointId, port);
     return port;
@@ -155,6 +171,47 @@ export class NeutronState {
     const subnets = await this.neutron.listSubnets({ network_id: networkId });
     this.subnetsByNetwork.set(networkId, subnets);
     return subnets;
+  }
+
+  /** After CreateNetwork changed a network's subnets: the list is read again on next use. */
+  forgetSubnetList(networkId: string): void {
+    this.subnetsByNetwork.delete(networkId);
+  }
+
+  /** How ports of a network get bound on this host, learned from a bound port. */
+  vifBinding(networkId: string): Pick<Port, 'binding:vif_type' | 'binding:vif_details'> | undefined {
+    return this.vifBindings.get(networkId);
+  }
+
+  learnVifBinding(port: Port): void {
+    const type = port['binding:vif_type'];
+    if (type && type !== 'unbound' && type !== 'binding_failed') {
+      this.vifBindings.set(port.network_id, { 'binding:vif_type': type, 'binding:vif_details': port['binding:vif_details'] ?? {} });
+    }
+  }
+
+  /**
+   * Neutron bookkeeping a call finished in the background (off Docker's critical path). Later calls
+   * on the same port wait for it, so they see settled state.
+   */
+  track(portId: string, work: Promise<unknown>): void {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.pending.set(portId, settled);
+    void settled.then(() => {
+      if (this.pending.get(portId) === settled) this.pending.delete(portId);
+    });
+  }
+
+  async settled(portId: string): Promise<void> {
+    await this.pending.get(portId);
+  }
+
+  /** Waits for all background work (shutdown, tests). */
+  async drainPending(): Promise<void> {
+    await Promise.all([...this.pending.values()]);
   }
 
   rememberPoolSubnet(poolId: string, subnet: Subnet): void {

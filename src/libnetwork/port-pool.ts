@@ -1,0 +1,195 @@
+import { existsSync } from 'node:fs';
+import { hostVethName } from '../binding/naming.js';
+import type { VifPoolConfig } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { Neutron, Port, Subnet } from '../openstack/neutron-types.js';
+import { isNeutronError } from './context.js';
+import { DEVICE_OWNER, PORT_OWNED_TAG, PORT_POOLED_TAG, POOLED_PORT_NAME, poolHostTag } from './naming.js';
+
+/** What one network's pool holds: free ports, ready to be claimed. */
+interface NetworkPool {
+  networkId: string;
+  subnets: Subnet[];
+  free: Port[];
+  /** A refill under way, so concurrent takers do not start another. */
+  refilling?: Promise<void>;
+}
+
+/**
+ * Per (network, host) pools of pre-created Neutron ports, as kuryr-kubernetes had them. A pooled port
+ * already holds its addresses and is tagged as pooled and as this host's; it is left unbound because
+ * Neutron refuses to change the MAC of a bound port, and Docker dictates the MAC: the single update
+ * that claims it (CreateEndpoint) sets the MAC, the owner and the binding at once.
+ *
+ * In Neutron a pooled port is free while its device_id is empty; claims are conditional on the
+ * port's revision (If-Match), so a port never serves two endpoints, even across a crash.
+ */
+export class PortPools {
+  private readonly pools = new Map<string, NetworkPool>();
+  /** Security groups a scrubbed port goes back to, per network (what Neutron gave it at creation). */
+  private readonly defaultGroups = new Map<string, string[]>();
+  /** Ports handed to RequestAddress and not yet claimed by CreateEndpoint. */
+  private readonly taken = new Map<string, Port>();
+  /** Addresses already released, per claimed port (dual stack). */
+  private readonly released = new Map<string, Set<string>>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly neutron: Neutron,
+    private readonly config: VifPoolConfig,
+    private readonly hostname: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Rebuilds the free lists from Neutron's tags (at start) and starts the periodic refill. */
+  async start(): Promise<void> {
+    const listed = await this.neutron.listPorts({ tags: [PORT_POOLED_TAG, poolHostTag(this.hostname)].join(','), device_id: '' });
+    // A port whose claim had not reached Neutron when the daemon died still has its host device:
+    // it serves a container, so it is not free.
+    const ports = listed.filter((p) => !existsSync(`/sys/class/net/${hostVethName(p.id)}`));
+    for (const port of ports) {
+      const pool = this.pools.get(port.network_id) ?? { networkId: port.network_id, subnets: [], free: [] };
+      pool.free.push(port);
+      this.pools.set(port.network_id, pool);
+    }
+    if (ports.length > 0) this.logger.info({ ports: ports.length, networks: this.pools.size }, 'port pools rebuilt from Neutron');
+    this.timer = setInterval(() => void this.refillAll(), this.config.updateFrequency * 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Sizes of the free lists, by Neutron network ID (for status and metrics). */
+  sizes(): Map<string, number> {
+    return new Map([...this.pools].map(([id, p]) => [id, p.free.length]));
+  }
+
+  /** Starts pooling a network's ports (CreateNetwork, or the first use after a restart). */
+  enable(networkId: string, subnets: Subnet[]): void {
+    const pool = this.pools.get(networkId) ?? { networkId, subnets, free: [] };
+    pool.subnets = subnets;
+    this.pools.set(networkId, pool);
+    void this.refill(pool);
+  }
+
+  /** True when the network's pool knows its subnets and so can refill itself. */
+  isFilling(networkId: string): boolean {
+    return (this.pools.get(networkId)?.subnets.length ?? 0) > 0;
+  }
+
+  /**
+   * Takes a free port with an address on this subnet, from memory: no Neutron call. Undefined when
+   * the pool is empty (the caller creates a port, as without pools); a refill starts either way.
+   */
+  take(networkId: string, subnetId: string): Port | undefined {
+    const pool = this.pools.get(networkId);
+    if (!pool) return undefined;
+    const index = pool.free.findIndex((p) => p.fixed_ips.some((f) => f.subnet_id === subnetId));
+    const port = index >= 0 ? pool.free.splice(index, 1)[0] : undefined;
+    if (port) this.taken.set(port.id, port);
+    if (pool.free.length < this.config.min) void this.refill(pool);
+    return port;
+  }
+
+  /** CreateEndpoint made the taken port an endpoint's (or failed to). */
+  claimed(portId: string): void {
+    this.taken.delete(portId);
+  }
+
+  /** A port taken but never claimed (CreateEndpoint failed or never came) goes straight back. */
+  putBack(port: Port): void {
+    if (!this.taken.delete(port.id)) return; // already free, or another endpoint's now
+    this.pools.get(port.network_id)?.free.push(port);
+  }
+
+  /**
+   * Docker releases an endpoint's addresses one call per family; the port goes back to the pool
+   * when the last of its addresses is released. True when that moment has come.
+   */
+  lastAddressReleased(port: Port, ip: string): boolean {
+    const released = this.released.get(port.id) ?? new Set<string>();
+    released.add(ip);
+    if (port.fixed_ips.every((f) => released.has(f.ip_address))) {
+      this.released.delete(port.id);
+      return true;
+    }
+    this.released.set(port.id, released);
+    return false;
+  }
+
+  /**
+   * A released pooled port: scrubbed back to how the pool made it (one Neutron call) and returned,
+   * or deleted when the pool already holds its maximum.
+   */
+  async release(port: Port): Promise<void> {
+    const pool = this.pools.get(port.network_id);
+    if (!pool || (this.config.max > 0 && pool.free.length >= this.config.max)) {
+      await this.neutron.deletePort(port.id);
+      return;
+    }
+    const scrubbed = await this.neutron.updatePort(port.id, {
+      name: POOLED_PORT_NAME,
+      device_id: '',
+      'binding:host_id': '',
+      dns_name: '',
+      allowed_address_pairs: [],
+      ...(this.defaultGroups.has(port.network_id) ? { security_groups: this.defaultGroups.get(port.network_id)! } : {}),
+    });
+    pool.free.push(scrubbed);
+  }
+
+  /** DeleteNetwork: the network's free ports go, so Neutron can delete it. */
+  async drain(networkId: string): Promise<void> {
+    const pool = this.pools.get(networkId);
+    this.pools.delete(networkId);
+    this.defaultGroups.delete(networkId);
+    await pool?.refilling?.catch(() => undefined);
+    const leftovers = await this.neutron.listPorts({ network_id: networkId, tags: PORT_POOLED_TAG, device_id: '' });
+    for (const port of leftovers) await this.neutron.deletePort(port.id);
+  }
+
+  private async refillAll(): Promise<void> {
+    for (const pool of this.pools.values()) await this.refill(pool);
+  }
+
+  private refill(pool: NetworkPool): Promise<void> {
+    pool.refilling ??= this.fill(pool).finally(() => {
+      pool.refilling = undefined;
+    });
+    return pool.refilling;
+  }
+
+  /** Tops the pool up to ports_pool_min in bulk creates of ports_pool_batch. */
+  private async fill(pool: NetworkPool): Promise<void> {
+    if (pool.subnets.length === 0) return;
+    try {
+      while (this.pools.get(pool.networkId) === pool && pool.free.length < this.config.min) {
+        const room = this.config.max > 0 ? this.config.max - pool.free.length : this.config.batch;
+        const count = Math.min(this.config.batch, room);
+        if (count <= 0) return;
+        const body = {
+          name: POOLED_PORT_NAME,
+          network_id: pool.networkId,
+          admin_state_up: true,
+          device_owner: DEVICE_OWNER,
+          fixed_ips: pool.subnets.map((s) => ({ subnet_id: s.id })),
+          tags: [PORT_OWNED_TAG, PORT_POOLED_TAG, poolHostTag(this.hostname)],
+        } as Partial<Port>;
+        const created = await this.neutron.createPorts(Array.from({ length: count }, () => body));
+        if (this.pools.get(pool.networkId) !== pool) {
+          // Drained while we were creating: these ports belong to no pool.
+          for (const port of created) await this.neutron.deletePort(port.id);
+          return;
+        }
+        if (created[0] && !this.defaultGroups.has(pool.networkId)) this.defaultGroups.set(pool.networkId, created[0].security_groups);
+        pool.free.push(...created);
+        this.logger.debug({ networkId: pool.networkId, created: created.length, free: pool.free.length }, 'port pool refilled');
+      }
+    } catch (err) {
+      if (isNeutronError(err, 404)) this.pools.delete(pool.networkId); // the network is gone
+      else this.logger.warn({ err: err instanceof Error ? err.message : String(err), networkId: pool.networkId }, 'port pool refill failed; retrying later');
+    }
+  }
+}
