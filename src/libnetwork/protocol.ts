@@ -213,7 +213,7 @@ export class PluginProtocol {
     } else {
       try {
         const body = route.schema ? this.decode(route.schema, rawBody) : undefined;
-        this.logger.debug({ callId, method, request: body }, 'docker call');
+        this.logger.debug({ callId, method, request: body }, 'docker call request');
         const result = await this.withinDeadline(call, started, Promise.resolve(route.call(body as never)));
         reply = { status: 200, body: result ?? {} };
       } catch (err) {

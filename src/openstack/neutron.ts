@@ -32,6 +32,11 @@ export interface NeutronRequestInfo {
   status: number;
   durationMs: number;
   requestId?: string;
+  /**
+   * Objects the request creates or deletes: for a POST on a collection, the number in the body
+   * (a bulk create counts each); for a DELETE of one object, 1. Absent for other requests.
+   */
+  objects?: number;
 }
 
 export interface NeutronClientOptions {
@@ -74,6 +79,17 @@ function checkTagForUrl(tag: string): void {
   }
 }
 
+/** See NeutronRequestInfo.objects. Paths are `/v2.0/<collection>[/<id>[/...]]`. */
+function objectsAffected(method: string, path: string, body: unknown): number | undefined {
+  const depth = pathOnly(path).split('/').length - 2;
+  if (method === 'POST' && depth === 1) {
+    const list = typeof body === 'object' && body !== null ? Object.values(body)[0] : undefined;
+    return Array.isArray(list) ? list.length : 1;
+  }
+  if (method === 'DELETE' && depth === 2) return 1;
+  return undefined;
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class NeutronClient implements Neutron {
@@ -101,7 +117,8 @@ export class NeutronClient implements Neutron {
   async #send(method: HttpMethod, path: string, opts: CallOptions = {}): Promise<HttpResponse> {
     const idempotent = opts.retry !== false && (method === 'GET' || method === 'PUT' || method === 'DELETE' || method === 'HEAD');
     const resource = pathOnly(path).split('/')[2] ?? '';
-    const observe = (a: Attempt) => this.#observe(method, path, resource, a);
+    const objects = objectsAffected(method, path, opts.body);
+    const observe = (a: Attempt) => this.#observe(method, path, resource, a, objects);
     for (let attempt = 0; ; attempt++) {
       const canRetry = idempotent && attempt < this.#backoff.length;
       let res: HttpResponse;
@@ -131,7 +148,7 @@ export class NeutronClient implements Neutron {
     }
   }
 
-  #observe(method: string, path: string, resource: string, a: Attempt): void {
+  #observe(method: string, path: string, resource: string, a: Attempt, objects: number | undefined): void {
     this.#requests++;
     const durationMs = Math.round(a.durationMs * 10) / 10;
     this.#log.debug(
@@ -140,7 +157,7 @@ export class NeutronClient implements Neutron {
     );
     if (this.#onRequest) {
       try {
-        this.#onRequest({ method, resource, status: a.status, durationMs: a.durationMs, requestId: a.requestId });
+        this.#onRequest({ method, resource, status: a.status, durationMs: a.durationMs, requestId: a.requestId, ...(objects === undefined ? {} : { objects }) });
       } catch {
         /* a metrics hook must not break a call */
       }
