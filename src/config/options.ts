@@ -113,9 +113,9 @@ export const NEUTRON_OPTS: readonly OptDef[] = [
   s('certfile'),
   s('keyfile'),
   b('insecure', 'False'),
-  // keystoneauth has no default timeout; Kuryr uses 10 s so a dead Neutron fails a Docker call
+  // keystoneauth has no default timeout; Kuryr uses 15 s so a dead Neutron fails a Docker call
   // well within Docker's 30 s plugin timeout instead of hanging it.
-  { name: 'timeout', kind: 'int', default: '10', min: 1 },
+  { name: 'timeout', kind: 'int', default: '15', min: 1 },
   b('collect_timing', 'False', { ignored: 'silent' }),
   b('split_loggers', 'False', { ignored: 'silent' }),
   s('auth_section'),
@@ -133,6 +133,9 @@ export const BINDING_OPTS: readonly OptDef[] = [
 export const KURYR_OPTS: readonly OptDef[] = [
   { name: 'call_timeout', kind: 'int', default: '25', min: 1, help: 'Seconds one Docker call may take before it fails (Docker gives up at 30).' },
   s('metrics_listen', '', { help: 'host:port for Prometheus metrics (empty: off).' }),
+  s('docker_ca_file', undefined, { help: "Written into the plugin's .json: the CA Docker verifies ssl_cert_file with." }),
+  s('docker_client_cert_file', undefined, { help: "Written into the plugin's .json: the certificate Docker presents (needed with ssl_ca_file)." }),
+  s('docker_client_key_file', undefined, { help: "Written into the plugin's .json: the key of docker_client_cert_file." }),
   b('gc_on_start', 'False', { help: 'Reconcile Neutron and host devices with Docker at start.' }),
   { name: 'gc_interval', kind: 'int', default: '0', min: 0, help: 'Seconds between reconciliations (0: never).' },
 ];

@@ -17,6 +17,7 @@ import {
 } from './api.js';
 import { canonicalIp, cidrContains, firstFreeBlock, firstHost, ipVersion, parseCidr, type Cidr } from './cidr.js';
 import { blockPoolId, parsePoolId } from './pool-id.js';
+import { PortCreateBatcher } from './port-batcher.js';
 import { isNeutronError, type DriverContext } from './context.js';
 import { DEVICE_OWNER, NETWORK_POOL_TAG, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, subnetPoolName } from './naming.js';
 import { parseNeutronOptions, type FamilyOptions } from './options.js';
@@ -36,7 +37,11 @@ export class KuryrIpamDriver implements IpamDriver {
   /** Default-pool blocks handed to Docker, by CIDR, with when. */
   private readonly carved = new Map<string, number>();
 
-  constructor(private readonly ctx: DriverContext) {}
+  private readonly creates: PortCreateBatcher;
+
+  constructor(private readonly ctx: DriverContext) {
+    this.creates = new PortCreateBatcher(ctx.neutron);
+  }
 
   getCapabilities(): IpamCapabilitiesResponse {
     // Docker's MAC lets RequestAddress create the port with the MAC the container will use.
@@ -150,6 +155,10 @@ export class KuryrIpamDriver implements IpamDriver {
     if (!pool) return {};
     // The operator's default pools and user-given pools are never deleted, only un-marked.
     if (pool.name === config.neutron.defaultSubnetpoolV4 || pool.name === config.neutron.defaultSubnetpoolV6 || pool.is_default) return {};
+    if (await this.poolUsedByOtherNetworks(pool.id)) {
+      logger.info({ poolId: pool.id }, 'subnet pool still serves other Docker networks (other hosts); kept');
+      return {};
+    }
     for (const subnet of await neutron.listSubnets({ tags: pool.id })) {
       if (subnet.subnetpool_id !== pool.id) await neutron.removeTag('subnets', subnet.id, pool.id);
     }
@@ -250,7 +259,7 @@ export class KuryrIpamDriver implements IpamDriver {
   private async allocatePort(subnet: Subnet, address: string | undefined, mac: string | undefined): Promise<Port> {
     const { neutron, config } = this.ctx;
     try {
-      const port = await neutron.createPort({
+      const port = await this.creates.create({
         name: UNBOUND_PORT_NAME,
         network_id: subnet.network_id,
         admin_state_up: true,
@@ -328,6 +337,21 @@ export class KuryrIpamDriver implements IpamDriver {
   }
 
   /** A pooled port goes back to its pool once all its addresses are released. */
+  /**
+   * Docker calls ReleasePool after DeleteNetwork has removed its Docker network's tags (or the
+   * Neutron network). A subnet of this pool on a Neutron network still tagged with a Docker network
+   * ID serves another Docker network: another host naming the same operator network, or, under
+   * global scope, the same Docker network on other hosts. Its pool tag and the pool stay for them.
+   */
+  private async poolUsedByOtherNetworks(poolId: string): Promise<boolean> {
+    const { neutron } = this.ctx;
+    const subnets = [...(await neutron.listSubnets({ tags: poolId })), ...(await neutron.listSubnets({ subnetpool_id: poolId }))];
+    const networkIds = [...new Set(subnets.map((s) => s.network_id))];
+    if (networkIds.length === 0) return false;
+    const networks = await neutron.listNetworks({ id: networkIds });
+    return networks.some((n) => n.tags.some((t) => t.startsWith(NET_TAG_LOW)));
+  }
+
   private async releasePooled(port: Port, ip: string): Promise<void> {
     const { pools } = this.ctx;
     if (port.device_id === '') {

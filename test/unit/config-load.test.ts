@@ -120,7 +120,7 @@ describe('loadConfig with an upstream kuryr.conf', () => {
     const { auth, ...neutron } = c.neutron;
     assert.deepEqual(neutron, {
       tls: { insecure: false },
-      timeout: 10,
+      timeout: 15,
       endpointType: 'public',
       defaultSubnetpoolV4: 'kuryr',
       defaultSubnetpoolV6: 'kuryr6',

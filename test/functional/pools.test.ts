@@ -1,0 +1,115 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { config, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, restartKuryr, uniq } from './harness.js';
+import { idTags } from '../../src/libnetwork/naming.js';
+import type { Port } from '../../src/openstack/neutron-types.js';
+
+const suffix = uniq();
+const NET = `kt-pool-${suffix}`;
+const PREFIX = `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
+const MIN = config.vifPool.min;
+let netId = '';
+const containers: string[] = [];
+
+async function freePooled(): Promise<Port[]> {
+  return neutron.listPorts({ network_id: netId, tags: 'kuryr.port.pooled', device_id: '' });
+}
+
+async function endpointOf(container: string): Promise<{ endpointId: string; ip: string; mac: string }> {
+  const f = `{{(index .NetworkSettings.Networks "${NET}").EndpointID}} {{(index .NetworkSettings.Networks "${NET}").IPAddress}} {{(index .NetworkSettings.Networks "${NET}").MacAddress}}`;
+  const [endpointId, ip, mac] = (await docker('inspect', '-f', f, container)).split(' ');
+  return { endpointId: endpointId!, ip: ip!, mac: mac! };
+}
+
+async function run(name: string): Promise<void> {
+  containers.push(name);
+  await docker('run', '-d', '--name', name, '--net', NET, IMAGE, 'sleep', '600');
+}
+
+describe('port pools', () => {
+  before(async () => {
+    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', `${PREFIX}.0/24`, '-o', 'kuryr.pool=true', NET);
+    const id = await dockerNetworkId(NET);
+    netId = (await neutron.listNetworks({ tags: idTags(id).join(',') }))[0]!.id;
+  });
+  after(async () => {
+    await removeQuietly('container', ...containers);
+    await removeQuietly('network', NET);
+  });
+
+  test('a pooled network keeps ports_pool_min free ports ready: addressed, unbound, tagged as this host\'s', async () => {
+    const free = await eventually('the pool to fill', async () => {
+      const ports = await freePooled();
+      return ports.length >= MIN ? ports : undefined;
+    });
+    for (const p of free) {
+      assert.ok(p.tags.includes(`kuryr.pool.host:${config.hostname}`));
+      assert.equal(p.fixed_ips.length, 1);
+      assert.equal(p.device_id, '');
+    }
+  });
+
+  test('a container takes a pooled port, which is then claimed for its endpoint, bound and ACTIVE', async () => {
+    const before = new Map((await freePooled()).map((p) => [p.fixed_ips[0]!.ip_address, p.id]));
+    await run(`pa-${suffix}`);
+    const ep = await endpointOf(`pa-${suffix}`);
+    const portId = before.get(ep.ip);
+    assert.ok(portId, `the container's address ${ep.ip} is one of the free pooled ports'`);
+    const port = await eventually('the claim to reach Neutron', async () => {
+      const p = await neutron.getPort(portId);
+      return p.device_id === ep.endpointId && p.status === 'ACTIVE' ? p : undefined;
+    });
+    assert.equal(port['binding:host_id'], config.hostname);
+    assert.equal(port.mac_address, ep.mac, 'Neutron holds the MAC Docker gave the container');
+  });
+
+  test('on rm the port is scrubbed and goes back to the pool instead of being deleted', async () => {
+    const ep = await endpointOf(`pa-${suffix}`);
+    const [port] = await neutron.listPorts({ device_id: ep.endpointId });
+    assert.ok(port);
+    await docker('rm', '-f', `pa-${suffix}`);
+    const back = await neutron.getPort(port.id);
+    assert.equal(back.device_id, '');
+    assert.equal(back.name, 'kuryr-pooled-port');
+    assert.equal(back['binding:host_id'], '');
+    assert.ok((await freePooled()).some((p) => p.id === port.id), 'it is free again');
+  });
+
+  test('the pool refills after containers take its ports', async () => {
+    for (let i = 0; i < MIN + 1; i++) await run(`pr${i}-${suffix}`);
+    await eventually('the pool to refill', async () => ((await freePooled()).length >= MIN ? true : undefined), 60_000, 500);
+  });
+
+  test('30 parallel starts on a pooled network: distinct addresses, and no port serves two endpoints', async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `pp${i}-${suffix}`);
+    await Promise.all(names.map((n) => run(n)));
+    const eps = await Promise.all(names.map((n) => endpointOf(n)));
+    assert.equal(new Set(eps.map((e) => e.ip)).size, 30, 'distinct addresses');
+    const ports = await eventually('every claim to reach Neutron', async () => {
+      const all = await neutron.listPorts({ network_id: netId });
+      const claimed = eps.map((e) => all.filter((p) => p.device_id === e.endpointId));
+      return claimed.every((c) => c.length === 1) ? claimed.map((c) => c[0]!) : undefined;
+    });
+    assert.equal(new Set(ports.map((p) => p.id)).size, 30, 'thirty different ports');
+    for (const [i, p] of ports.entries()) assert.equal(p.fixed_ips[0]!.ip_address, eps[i]!.ip);
+    await docker('rm', '-f', ...names);
+  });
+
+  test('after a restart the pool is rebuilt from Neutron tags and serves the next container', async () => {
+    const free = await eventually('a warm pool', async () => {
+      const ports = await freePooled();
+      return ports.length >= MIN ? ports : undefined;
+    });
+    await restartKuryr();
+    await run(`pb-${suffix}`);
+    const ep = await endpointOf(`pb-${suffix}`);
+    assert.ok(free.some((p) => p.fixed_ips[0]!.ip_address === ep.ip), 'its address comes from a port pooled before the restart');
+  });
+
+  test('deleting the network drains its pool', async () => {
+    await removeQuietly('container', ...containers);
+    await docker('network', 'rm', NET);
+    assert.equal((await neutron.listPorts({ network_id: netId })).length, 0, 'no port left');
+    assert.equal((await neutron.listNetworks({ id: netId })).length, 0, 'network deleted');
+  });
+});
