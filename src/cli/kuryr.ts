@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
 import { silentLogger } from '../log.js';
 import { statusChecks } from './status.js';
+import { DEFAULT_GC_GRACE_SECONDS, gcCommand, type GcCommandOptions } from './gc.js';
 
 function configArgs(opts: { configFile?: string[]; configDir?: string[]; osCloud?: string }): string[] {
   return [
@@ -29,8 +30,24 @@ program
     const config = loadConfig(configArgs(program.opts()), process.env, { allowUnknownArgs: true });
     const checks = await statusChecks(config, silentLogger);
     if (cmdOpts.json) process.stdout.write(JSON.stringify(checks, null, 2) + '\n');
-    else for (const c of checks) process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(18)} ${c.detail}\n`);
+    else {
+      for (const c of checks) {
+        process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(18)} ${c.detail}\n`);
+        for (const line of c.lines ?? []) process.stdout.write(`       ${line}\n`);
+      }
+    }
     process.exitCode = checks.every((c) => c.ok) ? 0 : 1;
+  });
+
+program
+  .command('gc')
+  .description('remove Kuryr objects in Neutron and host devices no Docker network or endpoint owns any more')
+  .option('--dry-run', 'list what would be removed, change nothing')
+  .option('--networks', "also remove orphan networks no port ties to this host (only when this dockerd is Kuryr's only one)")
+  .option('--grace-period <seconds>', `judge objects that may be mid-creation only once unchanged this long (default ${DEFAULT_GC_GRACE_SECONDS})`)
+  .action(async (cmdOpts: GcCommandOptions) => {
+    const config = loadConfig(configArgs(program.opts()), process.env, { allowUnknownArgs: true });
+    process.exitCode = await gcCommand(config, cmdOpts, (line) => process.stdout.write(`${line}\n`));
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -1,6 +1,8 @@
+import { get as httpGet } from 'node:http';
 import type { KuryrConfig } from '../config/types.js';
 import { probeNeutron } from '../daemon.js';
 import type { Logger } from '../log.js';
+import { metricsUrl, parseExposition, summarise, type ActivitySummary } from '../metrics/index.js';
 import { createOpenStackClients } from '../openstack/index.js';
 import { unixJson } from './unix-http.js';
 
@@ -8,6 +10,8 @@ export interface Check {
   name: string;
   ok: boolean;
   detail: string;
+  /** Lines shown under the check (the activity tables). */
+  lines?: string[];
 }
 
 const DOCKER_SOCKET = '/var/run/docker.sock';
@@ -68,5 +72,71 @@ export async function statusChecks(config: KuryrConfig, logger: Logger): Promise
   } catch (err) {
     checks.push({ name: 'docker', ok: false, detail: `dockerd not reachable on ${DOCKER_SOCKET}: ${message(err)}` });
   }
+  checks.push(await activityCheck(config));
   return checks;
+}
+
+/** What the daemon has done since it started, read from its metrics endpoint. */
+export async function activityCheck(config: Pick<KuryrConfig, 'metricsListen'>): Promise<Check> {
+  if (!config.metricsListen) {
+    return { name: 'activity', ok: true, detail: 'no call counts: [DEFAULT] metrics_listen is empty (metrics off)' };
+  }
+  const url = metricsUrl(config.metricsListen);
+  try {
+    const summary = summarise(parseExposition(await httpGetText(url, 5_000)));
+    return { name: 'activity', ok: true, detail: `since kuryr-server started (${url}): ${activityTotals(summary)}`, lines: activityTables(summary) };
+  } catch (err) {
+    return { name: 'activity', ok: false, detail: `kuryr-server's metrics do not answer at ${url}: ${message(err)}` };
+  }
+}
+
+/** node:http rather than fetch, whose "bad port" list would refuse some metrics_listen ports. */
+function httpGetText(url: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`answered HTTP ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+    req.on('error', reject);
+  });
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+function activityTotals(s: ActivitySummary): string {
+  const calls = sum(s.docker.map((d) => d.calls));
+  const failed = sum(s.docker.map((d) => d.failed));
+  const timedOut = sum(s.docker.map((d) => d.timedOut));
+  const requests = sum(s.neutron.map((n) => n.requests));
+  const neutronFailed = sum(s.neutron.map((n) => n.failed));
+  return (
+    `${calls} Docker calls, ${failed} failed (${timedOut} timed out); ` +
+    `${requests} Neutron requests, ${neutronFailed} failed (5xx or no answer); ports ${s.portsCreated} created, ${s.portsDeleted} deleted`
+  );
+}
+
+function formatSeconds(seconds: number | undefined): string {
+  if (seconds === undefined) return '-';
+  return seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`;
+}
+
+function activityTables(s: ActivitySummary): string[] {
+  const lines: string[] = [];
+  if (s.docker.length > 0) {
+    lines.push(`${'Docker call'.padEnd(42)}${'calls'.padStart(8)}${'failed'.padStart(8)}${'~p50'.padStart(10)}`);
+    for (const d of s.docker) {
+      lines.push(`${d.method.padEnd(42)}${String(d.calls).padStart(8)}${String(d.failed).padStart(8)}${formatSeconds(d.p50Seconds).padStart(10)}`);
+    }
+  }
+  if (s.neutron.length > 0) {
+    lines.push(`${'Neutron request'.padEnd(42)}${'requests'.padStart(8)}${'4xx'.padStart(8)}${'5xx/none'.padStart(10)}`);
+    for (const n of s.neutron) {
+      lines.push(`${`${n.method} ${n.resource}`.padEnd(42)}${String(n.requests).padStart(8)}${String(n.refused).padStart(8)}${String(n.failed).padStart(10)}`);
+    }
+  }
+  return lines;
 }

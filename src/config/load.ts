@@ -157,7 +157,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, opti
 }
 
 /** Options Kuryr-TS adds to upstream's: reconciliation, metrics, Docker's API, pools, port forwarding. */
-function buildExtras(r: OptionReader): Pick<KuryrConfig, 'callTimeout' | 'metricsListen' | 'gcOnStart' | 'gcInterval' | 'docker' | 'vifPool' | 'portForwarding'> {
+function buildExtras(r: OptionReader): Pick<KuryrConfig, 'callTimeout' | 'metricsListen' | 'dockerPluginTls' | 'gcOnStart' | 'gcInterval' | 'docker' | 'vifPool' | 'portForwarding'> {
   const metricsListen = (r.str('DEFAULT', 'metrics_listen') ?? '').trim();
   if (metricsListen && !/^(\[[0-9a-fA-F:]+\]|[^:]+):\d{1,5}$/.test(metricsListen)) {
     throw configError(`kuryr.conf: [DEFAULT] metrics_listen = "${metricsListen}" is not host:port (${r.lookup('DEFAULT', 'metrics_listen')?.origin.where ?? 'default'})`);
@@ -170,6 +170,11 @@ function buildExtras(r: OptionReader): Pick<KuryrConfig, 'callTimeout' | 'metric
   return {
     callTimeout: r.int('DEFAULT', 'call_timeout')!,
     metricsListen,
+    dockerPluginTls: {
+      ...(opt('DEFAULT', 'docker_ca_file') ? { caFile: opt('DEFAULT', 'docker_ca_file') } : {}),
+      ...(opt('DEFAULT', 'docker_client_cert_file') ? { certFile: opt('DEFAULT', 'docker_client_cert_file') } : {}),
+      ...(opt('DEFAULT', 'docker_client_key_file') ? { keyFile: opt('DEFAULT', 'docker_client_key_file') } : {}),
+    },
     gcOnStart: r.bool('DEFAULT', 'gc_on_start'),
     gcInterval: r.int('DEFAULT', 'gc_interval')!,
     docker: {
@@ -191,7 +196,7 @@ function buildExtras(r: OptionReader): Pick<KuryrConfig, 'callTimeout' | 'metric
   };
 }
 
-type Defaults = Omit<KuryrConfig, 'sources' | 'neutron' | 'binding' | 'warnings' | 'callTimeout' | 'metricsListen' | 'gcOnStart' | 'gcInterval' | 'docker' | 'vifPool' | 'portForwarding'> & {
+type Defaults = Omit<KuryrConfig, 'sources' | 'neutron' | 'binding' | 'warnings' | 'callTimeout' | 'metricsListen' | 'dockerPluginTls' | 'gcOnStart' | 'gcInterval' | 'docker' | 'vifPool' | 'portForwarding'> & {
   defaultPortDriver: PortDriverName;
   enabledPortDrivers: PortDriverName[];
 };

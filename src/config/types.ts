@@ -110,6 +110,8 @@ export interface KuryrConfig {
   callTimeout: number;
   /** host:port for Prometheus metrics; empty: off. */
   metricsListen: string;
+  /** What Docker uses to reach the https listener (`docker_ca_file`, `docker_client_{cert,key}_file`), for the plugin's .json. */
+  dockerPluginTls: { caFile?: string; certFile?: string; keyFile?: string };
   gcOnStart: boolean;
   /** Seconds; 0: off. */
   gcInterval: number;

@@ -23,7 +23,8 @@ export interface DriverContext {
  * call, so an implementation only queues: it returns at once and never throws.
  */
 export interface EndpointObserver {
-  onEndpointJoined(event: { endpointId: string; networkId: string; port: Port }): void;
+  /** `settled`: resolves once CreateEndpoint's background Neutron bookkeeping of the port is done. */
+  onEndpointJoined(event: { endpointId: string; networkId: string; port: Port; settled: Promise<void> }): void;
 }
 
 /** True when `err` is Neutron answering with this status (and error type, when given). */

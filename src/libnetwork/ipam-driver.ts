@@ -124,27 +124,42 @@ export class KuryrIpamDriver implements IpamDriver {
     return found[0]!;
   }
 
-  /** Get-or-create `kuryrPool-<cidr>`: every host asking for the same pool shares it. */
+  /**
+   * Get-or-create `kuryrPool-<cidr>`. A pool named for an adopted subnet is shared (every host adopting
+   * that subnet uses it). Otherwise an existing pool is reused only while no network uses it, so two
+   * Docker networks with the same CIDR get two pools, and their subnets, told apart by the pool ID.
+   */
   private async kuryrPool(cidr: Cidr, subnetId: string | undefined, shared: boolean): Promise<SubnetPool> {
+    const { neutron, state } = this.ctx;
     const name = subnetPoolName(this.ctx.config.subnetpoolNamePrefix, cidr.text);
-    const existing = await this.ctx.neutron.listSubnetPools({ name, ...(subnetId ? { tags: subnetId } : {}) });
-    if (existing.length > 0) {
+    return this.ctx.locks.run(`pool:${name}`, async () => {
+      const existing = await neutron.listSubnetPools({ name, ...(subnetId ? { tags: subnetId } : {}) });
       existing.sort((a, b) => a.id.localeCompare(b.id));
-      return existing[0]!;
-    }
-    return this.ctx.neutron.createSubnetPool({
-      name,
-      prefixes: [cidr.text],
-      default_prefixlen: cidr.prefixLength,
-      min_prefixlen: cidr.prefixLength,
-      shared,
-      tags: subnetId ? [subnetId] : [],
-    } as Partial<SubnetPool>);
+      let pool: SubnetPool | undefined = subnetId ? existing[0] : undefined;
+      for (const candidate of subnetId ? [] : existing) {
+        if (state.reservedPools(cidr.text).includes(candidate.id)) continue;
+        if (!(await state.poolInUse(candidate.id))) {
+          pool = candidate;
+          break;
+        }
+      }
+      pool ??= await neutron.createSubnetPool({
+        name,
+        prefixes: [cidr.text],
+        default_prefixlen: cidr.prefixLength,
+        min_prefixlen: cidr.prefixLength,
+        shared,
+        tags: subnetId ? [subnetId] : [],
+      } as Partial<SubnetPool>);
+      state.reservePool(cidr.text, pool.id);
+      return pool;
+    });
   }
 
   async releasePool(req: ReleasePoolRequest): Promise<Empty> {
     const { neutron, state, config, logger } = this.ctx;
     state.forgetPool(req.PoolID);
+    state.unreservePool(req.PoolID);
     const { block } = parsePoolId(req.PoolID);
     if (block) {
       // A block of the default pool: its subnet went with the network; the pool is the operator's.
@@ -338,10 +353,12 @@ export class KuryrIpamDriver implements IpamDriver {
 
   /** A pooled port goes back to its pool once all its addresses are released. */
   /**
-   * Docker calls ReleasePool after DeleteNetwork has removed its Docker network's tags (or the
-   * Neutron network). A subnet of this pool on a Neutron network still tagged with a Docker network
-   * ID serves another Docker network: another host naming the same operator network, or, under
-   * global scope, the same Docker network on other hosts. Its pool tag and the pool stay for them.
+   * Several Docker networks (several hosts naming one operator network with -o neutron.net.name)
+   * share a subnet and its pool. Docker's `network rm` calls ReleasePool before DeleteNetwork, so
+   * the releasing network's own ID is still among the Neutron network's tags: a second Docker
+   * network ID there is another user, and the subnet's pool tag and the pool stay for it (its
+   * own ReleasePool removes them). Under global scope all hosts share one Docker network ID; there
+   * the subnet delete below fails with 409 while other hosts' ports remain, which keeps the pool.
    */
   private async poolUsedByOtherNetworks(poolId: string): Promise<boolean> {
     const { neutron } = this.ctx;
@@ -349,7 +366,7 @@ export class KuryrIpamDriver implements IpamDriver {
     const networkIds = [...new Set(subnets.map((s) => s.network_id))];
     if (networkIds.length === 0) return false;
     const networks = await neutron.listNetworks({ id: networkIds });
-    return networks.some((n) => n.tags.some((t) => t.startsWith(NET_TAG_LOW)));
+    return networks.some((n) => new Set(n.tags.filter((t) => t.startsWith(NET_TAG_LOW))).size > 1);
   }
 
   private async releasePooled(port: Port, ip: string): Promise<void> {

@@ -28,6 +28,7 @@ import {
   PORT_OWNED_TAG,
   PORT_POOLED_TAG,
   NETWORK_POOL_TAG,
+  NET_TAG_LOW,
   SUBNET_NAME_PREFIX,
   endpointPortName,
   existingNetworkTag,
@@ -99,6 +100,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
     }
     state.rememberNetwork(req.NetworkID, net);
     state.forgetSubnetList(net.id);
+    for (const plan of plans) state.unreservePool(plan.poolId);
     if (poolChoice ?? this.ctx.config.vifPool.enabled) this.ctx.pools.enable(net.id, await state.networkSubnets(net.id));
     return {};
   }
@@ -130,7 +132,9 @@ export class KuryrNetworkDriver implements NetworkDriver {
       const name = family.poolName ?? subnetPoolName(config.subnetpoolNamePrefix, cidr.text);
       const pools = await neutron.listSubnetPools({ name, ...(existingSubnet ? { tags: existingSubnet.id } : {}) });
       pools.sort((a, b) => a.id.localeCompare(b.id));
-      poolId = pools[0]?.id;
+      // Overlapping CIDRs: the pool RequestPool reserved for this network, newest first.
+      const reserved = this.ctx.state.reservedPools(cidr.text).filter((id) => pools.some((p) => p.id === id));
+      poolId = reserved[reserved.length - 1] ?? pools[0]?.id;
       // A user pool that does not hold the CIDR was replaced by a kuryr pool in RequestPool.
       if (!poolId && family.poolName) {
         poolId = (await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, cidr.text) }))[0]?.id;
@@ -224,6 +228,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
       state.forgetNetwork(req.NetworkID);
       state.forgetSubnetsOfNetwork(net.id);
       await this.ctx.pools.drain(net.id);
+      if (await this.usedByOtherHosts(net)) return {};
       if (net.tags.includes(existingNetworkTag(req.NetworkID))) {
         await this.releaseAdoptedNetwork(req.NetworkID, net);
         return {};
@@ -250,21 +255,48 @@ export class KuryrNetworkDriver implements NetworkDriver {
     }
   }
 
+  /**
+   * Multi-host (global scope): every Docker host has this Docker network ID, hence this Neutron
+   * network, and Docker calls DeleteNetwork on each. This host's endpoints are gone by now (Docker
+   * refuses to remove a network with endpoints), so Kuryr ports still on it serve other hosts'
+   * containers: the network, its tags and subnets are left to them, and the last host's
+   * DeleteNetwork removes it. A crashed host's leftover ports also keep it; `kuryr gc` finds those.
+   * Under local scope each host's Docker network is its own Neutron network: nobody else to ask.
+   */
+  private async usedByOtherHosts(net: Network): Promise<boolean> {
+    if (this.ctx.config.capabilityScope !== 'global') return false;
+    const ports = await this.ctx.neutron.listPorts({ network_id: net.id, device_owner: DEVICE_OWNER });
+    if (ports.length === 0) return false;
+    this.ctx.logger.info({ networkId: net.id, ports: ports.length }, 'Neutron network still has Kuryr ports of other Docker hosts: left to them');
+    return true;
+  }
+
   private async releaseAdoptedNetwork(dockerId: string, net: Network): Promise<void> {
-    const { neutron } = this.ctx;
-    for (const subnet of await neutron.listSubnets({ network_id: net.id })) {
-      if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
-        try {
-          await neutron.deleteSubnet(subnet.id);
-        } catch (err) {
-          if (!isNeutronError(err, 409)) throw withContext(`delete subnet ${subnet.id}`, err);
-          await this.deleteLeftoverPorts(net.id);
-          await neutron.deleteSubnet(subnet.id);
+    const { neutron, logger } = this.ctx;
+    // Other Docker networks (other hosts naming the same -o neutron.net.name) may use this network,
+    // each tagged with its own ID, added after our cached copy was read: decide on a fresh read.
+    const current = (await neutron.listNetworks({ id: net.id }))[0];
+    if (!current) return;
+    const ours = new Set([...idTags(dockerId), existingNetworkTag(dockerId)]);
+    const othersUseIt = current.tags.some((t) => t.startsWith(NET_TAG_LOW) && !ours.has(t));
+    if (othersUseIt) {
+      logger.info({ networkId: net.id }, 'Neutron network still used by other Docker networks: only this one\'s tags are removed');
+    } else {
+      for (const subnet of await neutron.listSubnets({ network_id: net.id })) {
+        if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
+          try {
+            await neutron.deleteSubnet(subnet.id);
+          } catch (err) {
+            if (!isNeutronError(err, 409)) throw withContext(`delete subnet ${subnet.id}`, err);
+            await this.deleteLeftoverPorts(net.id);
+            await neutron.deleteSubnet(subnet.id);
+          }
         }
       }
     }
-    const ours = new Set([...idTags(dockerId), existingNetworkTag(dockerId)]);
-    await neutron.replaceTags('networks', net.id, net.tags.filter((t) => !ours.has(t) && !t.startsWith(NETWORK_POOL_TAG)));
+    // One tag at a time: a whole-list PUT could drop tags another host adds meanwhile.
+    const drop = current.tags.filter((t) => ours.has(t) || (!othersUseIt && t.startsWith(NETWORK_POOL_TAG)));
+    for (const tag of drop) await neutron.removeTag('networks', net.id, tag);
   }
 
   async allocateNetwork(req: AllocateNetworkRequest): Promise<{ Options: Record<string, string> }> {
@@ -513,7 +545,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
         response.StaticRoutes.push({ Destination: route.destination, RouteType: 0, NextHop: route.nexthop } satisfies StaticRoute);
       }
     }
-    this.ctx.endpointObserver?.onEndpointJoined({ endpointId: req.EndpointID, networkId: req.NetworkID, port });
+    this.ctx.endpointObserver?.onEndpointJoined({ endpointId: req.EndpointID, networkId: req.NetworkID, port, settled: state.settled(port.id) });
     return response;
   }
 

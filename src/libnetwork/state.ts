@@ -44,6 +44,7 @@ export class NeutronState {
   private readonly subnetsByNetwork = new Map<string, Subnet[]>();
   private readonly vifBindings = new Map<string, Pick<Port, 'binding:vif_type' | 'binding:vif_details'>>();
   private readonly pending = new Map<string, Promise<void>>();
+  private readonly reservations = new Map<string, string[]>();
 
   constructor(private readonly neutron: Neutron) {}
 
@@ -171,6 +172,34 @@ export class NeutronState {
     const subnets = await this.neutron.listSubnets({ network_id: networkId });
     this.subnetsByNetwork.set(networkId, subnets);
     return subnets;
+  }
+
+  /**
+   * Pools RequestPool just handed to Docker, by CIDR, newest last. CreateNetwork is told only the
+   * CIDR; with overlapping networks several `kuryrPool-<cidr>` pools exist, and this says which one
+   * the network being created asked for.
+   */
+  reservePool(cidr: string, poolId: string): void {
+    const list = (this.reservations.get(cidr) ?? []).filter((id) => id !== poolId);
+    this.reservations.set(cidr, [...list, poolId]);
+  }
+
+  reservedPools(cidr: string): string[] {
+    return this.reservations.get(cidr) ?? [];
+  }
+
+  unreservePool(poolId: string): void {
+    for (const [cidr, ids] of this.reservations) {
+      const rest = ids.filter((id) => id !== poolId);
+      if (rest.length) this.reservations.set(cidr, rest);
+      else this.reservations.delete(cidr);
+    }
+  }
+
+  /** True when a subnet is allocated from the pool or adopted under its tag. */
+  async poolInUse(poolId: string): Promise<boolean> {
+    if ((await this.neutron.listSubnets({ subnetpool_id: poolId })).length > 0) return true;
+    return (await this.neutron.listSubnets({ tags: poolId })).length > 0;
   }
 
   /** After CreateNetwork changed a network's subnets: the list is read again on next use. */

@@ -14,9 +14,8 @@ let neutronNetId = '';
 
 async function portOf(container: string, network = NET): Promise<Port> {
   const endpointId = await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").EndpointID}}`, container);
-  const [port] = await neutron.listPorts({ tags: idTags(endpointId).join(',') });
-  assert.ok(port, `container ${container} has a Neutron port tagged with its endpoint ID`);
-  return port;
+  // Kuryr records the endpoint on its port just after answering Docker, off the critical path.
+  return eventually(`container ${container}'s Neutron port tagged with its endpoint ID`, async () => (await neutron.listPorts({ tags: idTags(endpointId).join(',') }))[0]);
 }
 
 async function kuryrPortsOnNetwork(): Promise<Port[]> {

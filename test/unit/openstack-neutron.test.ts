@@ -500,7 +500,8 @@ test('onRequest sees every HTTP exchange with method, resource, status, duration
     assert.equal(s.client.requestCount, 2);
     const [a, b] = s.infos;
     assert.deepEqual({ ...a!, durationMs: 0 }, { method: 'GET', resource: 'ports', status: 200, durationMs: 0, requestId: 'req-list' });
-    assert.deepEqual({ ...b!, durationMs: 0 }, { method: 'DELETE', resource: 'ports', status: 404, durationMs: 0, requestId: 'req-del' });
+    // A DELETE of one object says so (metrics count deleted ports from 2xx answers only).
+    assert.deepEqual({ ...b!, durationMs: 0 }, { method: 'DELETE', resource: 'ports', status: 404, durationMs: 0, requestId: 'req-del', objects: 1 });
     assert.ok(a!.durationMs >= 0);
   } finally {
     await s.close();

@@ -1,0 +1,96 @@
+/**
+ * Garbage collection of Kuryr's leftovers (crashes, failed rollbacks): snapshot, plan, execute.
+ * Used by `kuryr gc` and, with `gc_on_start` / `gc_interval`, by the daemon.
+ */
+import { basename } from 'node:path';
+import { IprouteHostNetwork } from '../binding/host/index.js';
+import type { KuryrConfig } from '../config/types.js';
+import type { DockerApi } from '../docker/client.js';
+import { pluginNameForSpecDir } from '../libnetwork/server.js';
+import type { Logger } from '../log.js';
+import type { Neutron } from '../openstack/neutron-types.js';
+import { executeGcPlan, formatGcOutcome, summarizeGc, type GcOutcome } from './execute.js';
+import { planGc, type HostDevice } from './reconcile.js';
+import { listKuryrDevices, takeSnapshot } from './snapshot.js';
+
+export { formatGcOutcome, summarizeGc, type GcOutcome } from './execute.js';
+
+/** Long enough for a `docker run` or `docker network create` to finish what it started in Neutron. */
+export const DEFAULT_GC_GRACE_SECONDS = 120;
+
+export interface GcRunOptions {
+  dryRun: boolean;
+  /** Seconds an object that may be mid-creation must be unchanged before it is judged. */
+  gracePeriodSeconds: number;
+  /** Also delete orphan networks no port ties to this host. */
+  unattributedNetworks: boolean;
+}
+
+export interface GcDeps {
+  config: Pick<KuryrConfig, 'hostname' | 'subnetpoolNamePrefix' | 'neutron' | 'socketPath' | 'pluginSpecDir' | 'kuryrUri'>;
+  neutron: Neutron;
+  docker: DockerApi;
+  /** Defaults: `ip -json link show type veth`, and deleting through iproute2. */
+  listDevices?: () => Promise<HostDevice[]>;
+  deleteDevice?: (name: string) => Promise<void>;
+}
+
+/** The names Docker knows this daemon by: its socket's file name, and its spec file's when it writes one. */
+export function servedDriverNames(config: Pick<KuryrConfig, 'socketPath' | 'pluginSpecDir' | 'kuryrUri'>): string[] {
+  const names = new Set<string>();
+  if (config.socketPath) names.add(basename(config.socketPath, '.sock'));
+  if (config.pluginSpecDir && config.kuryrUri) names.add(pluginNameForSpecDir(config.pluginSpecDir));
+  return [...names];
+}
+
+export async function runGc(deps: GcDeps, opts: GcRunOptions): Promise<GcOutcome[]> {
+  const { config } = deps;
+  const snapshot = await takeSnapshot({
+    neutron: deps.neutron,
+    docker: deps.docker,
+    listDevices: deps.listDevices ?? (() => listKuryrDevices()),
+    hostname: config.hostname,
+    subnetpoolNamePrefix: config.subnetpoolNamePrefix,
+  });
+  const plan = planGc(snapshot.neutron, snapshot.docker, snapshot.host, {
+    hostname: config.hostname,
+    now: Date.now(),
+    gracePeriodMs: opts.gracePeriodSeconds * 1000,
+    unattributedNetworks: opts.unattributedNetworks,
+    subnetpoolNamePrefix: config.subnetpoolNamePrefix,
+    defaultPoolNames: [config.neutron.defaultSubnetpoolV4, config.neutron.defaultSubnetpoolV6],
+    driverNames: servedDriverNames(config),
+  });
+  const host = deps.deleteDevice ? undefined : new IprouteHostNetwork();
+  const deleteDevice = deps.deleteDevice ?? ((name: string) => host!.deleteLink(name));
+  return executeGcPlan(plan, { neutron: deps.neutron, deleteDevice }, { dryRun: opts.dryRun });
+}
+
+/**
+ * The daemon's collection: once at start (`gc_on_start`) and every `gc_interval` seconds, never two
+ * at once, each object logged. Runs in the background; returns the function that stops it.
+ */
+export function scheduleGc(deps: GcDeps, logger: Logger, when: { onStart: boolean; intervalSeconds: number }): () => void {
+  let running = false;
+  const once = async (trigger: 'start' | 'interval') => {
+    if (running) return;
+    running = true;
+    try {
+      const outcomes = await runGc(deps, { dryRun: false, gracePeriodSeconds: DEFAULT_GC_GRACE_SECONDS, unattributedNetworks: false });
+      for (const o of outcomes) {
+        if (o.result === 'failed') logger.warn({ kind: o.action.kind, error: o.error }, `gc: ${formatGcOutcome(o)}`);
+        else if (o.result === 'kept') logger.debug({ kind: o.action.kind }, `gc: ${formatGcOutcome(o)}`);
+        else logger.info({ kind: o.action.kind }, `gc: ${formatGcOutcome(o)}`);
+      }
+      logger.info({ trigger }, `gc: ${summarizeGc(outcomes)}`);
+    } catch (err) {
+      logger.warn({ trigger, err: err instanceof Error ? err.message : String(err) }, 'gc could not run; next time, maybe');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = when.intervalSeconds > 0 ? setInterval(() => void once('interval'), when.intervalSeconds * 1000) : undefined;
+  timer?.unref();
+  if (when.onStart) void once('start');
+  return () => clearInterval(timer);
+}

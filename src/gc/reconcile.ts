@@ -1,0 +1,331 @@
+/**
+ * `kuryr gc`: which Kuryr objects in Neutron and which host devices no Docker network or endpoint
+ * owns any more, and what to do with each. Pure: it reads snapshots of Docker, Neutron and the
+ * host's devices and returns a plan; execute.ts carries it out.
+ *
+ * Several Kuryr daemons (and hosts) may share one Neutron, so the rules only judge what can be tied
+ * to this host and this dockerd, and objects that may be mid-creation get a grace period:
+ * - a Neutron network tagged for a Docker network this dockerd does not have is an orphan only if
+ *   no port on it is bound to another host, in use in a sandbox or recent, it holds no port Kuryr did
+ *   not make, and a Kuryr port on it is bound to this host (or `--networks` says every such network
+ *   is ours). Adopted networks
+ *   (`kuryr.net.existing`) are released (untagged, our subnets removed), never deleted;
+ * - a Kuryr port bound to this host, on a network of this daemon's driver or on no network Docker
+ *   still has, whose endpoint is in no network of this dockerd (or an IPAM
+ *   address no endpoint claimed, unless it is a `--aux-address`) is deleted, unless its veth sits
+ *   in a running sandbox (another dockerd on this host may own it); an adopted port is released
+ *   (unbound, untagged); pooled ports belong to their pool and are left alone;
+ * - a port holding the address of a live endpoint that it does not record (a crash before
+ *   CreateEndpoint's background bookkeeping) is repaired: device_id, name and tags are written;
+ * - an exposed-ports security group whose port is gone or an orphan is deleted;
+ * - a `<prefix>-<cidr>` subnet pool no subnet uses is deleted (never the operator's pools);
+ * - a tap/t_c veth whose port is gone, or is an orphan, is deleted.
+ */
+import { exposedGroupName } from '../libnetwork/exposed-ports.js';
+import {
+  DEVICE_OWNER,
+  NET_TAG_HIGH,
+  NET_TAG_LOW,
+  PORT_ENDPOINT_TAG,
+  PORT_EXISTING_TAG,
+  PORT_OWNED_TAG,
+  PORT_POOLED_TAG,
+  SUBNETPOOL_EXISTING_TAG,
+  SUBNET_NAME_PREFIX,
+  UNBOUND_PORT_NAME,
+  dockerIdFromTags,
+  endpointPortName,
+  existingNetworkTag,
+  idTags,
+  poolHostTag,
+} from '../libnetwork/naming.js';
+import type { Network, Port, SecurityGroup, Subnet, SubnetPool } from '../openstack/neutron-types.js';
+
+/** Neutron resources as listed: standard-attr-timestamp adds these. */
+export type Stamped<T> = T & { created_at?: string; updated_at?: string };
+
+export interface DockerEndpoint {
+  id: string;
+  /** The Docker network it is attached to. */
+  networkId: string;
+  /** Canonical IP addresses, without prefix length. */
+  addresses: string[];
+}
+
+export interface DockerView {
+  /** Every network of this dockerd, whatever its driver (ID -> driver name). */
+  networks: ReadonlyMap<string, string>;
+  /** Every endpoint attached in any of them. */
+  endpoints: readonly DockerEndpoint[];
+  /** `--aux-address` addresses (canonical text): IPAM holds a port for each, with no endpoint. */
+  auxAddresses: ReadonlySet<string>;
+}
+
+/**
+ * What Neutron holds. A port missing from `ports` is taken to not exist, so `ports` must hold every
+ * port on `networks`, every port bound to this host and every port an exposed-ports group names.
+ */
+export interface NeutronView {
+  /** Networks tagged with a Docker network ID. */
+  networks: Stamped<Network>[];
+  ports: Stamped<Port>[];
+  /** Subnets on `networks`, and subnets allocated from or tagged with `subnetPools`. */
+  subnets: Subnet[];
+  /** Pools named `<subnetpool_name_prefix>-...`. */
+  subnetPools: Stamped<SubnetPool>[];
+  /** Groups named `<port id>-exposed_ports`. */
+  securityGroups: Stamped<SecurityGroup>[];
+}
+
+export interface HostDevice {
+  name: string;
+  /** Its veth peer is in another network namespace: a running sandbox holds it. */
+  inSandbox: boolean;
+}
+
+export interface HostView {
+  /** veth devices of the host namespace named like Kuryr's (tap/t_c + 11 characters of a port ID). */
+  devices: HostDevice[];
+}
+
+export interface GcPolicy {
+  /** `[DEFAULT] hostname`: the binding:host_id of this host's ports. */
+  hostname: string;
+  /** Milliseconds since the epoch. */
+  now: number;
+  /** Objects that could be mid-creation are judged only once unchanged this long. */
+  gracePeriodMs: number;
+  /** Also delete orphan networks no port ties to this host (right when one dockerd uses this Neutron). */
+  unattributedNetworks: boolean;
+  subnetpoolNamePrefix: string;
+  /** The operator's default pools (`[neutron] default_subnetpool_v4/v6`): never deleted. */
+  defaultPoolNames: readonly string[];
+  /**
+   * Docker driver names this daemon serves: ports on a live network of another driver (another
+   * Kuryr daemon sharing this dockerd) are that daemon's to judge. Empty: every driver's.
+   */
+  driverNames: readonly string[];
+}
+
+/** `repair`: a live endpoint's port lost its bookkeeping (a crash before CreateEndpoint recorded it). */
+export type GcVerb = 'delete' | 'release' | 'repair' | 'keep';
+
+/** What a release or repair writes: port fields (ports only), then the whole tag list. */
+export interface GcUpdate {
+  port?: Partial<Port>;
+  tags: string[];
+}
+
+export type GcAction = { verb: GcVerb; why: string; update?: GcUpdate } & (
+  | { kind: 'device'; device: string }
+  | { kind: 'port'; port: Port }
+  | { kind: 'security-group'; group: SecurityGroup }
+  | { kind: 'subnet'; subnet: Subnet }
+  | { kind: 'network'; network: Network }
+  | { kind: 'subnetpool'; pool: SubnetPool }
+);
+
+export type GcKind = GcAction['kind'];
+
+/** Host devices Kuryr names: `tap`/`t_c` + the first 11 characters of a Neutron port ID. */
+export const KURYR_DEVICE_RE = /^(tap|t_c)([0-9a-f]{8}-[0-9a-f]{2})$/;
+const EXPOSED_SUFFIX = exposedGroupName('');
+const KURYR_PORT_TAGS = [PORT_OWNED_TAG, PORT_ENDPOINT_TAG, PORT_EXISTING_TAG, PORT_POOLED_TAG];
+const POOL_HOST_PREFIX = poolHostTag('');
+/** Every mark Kuryr puts on Neutron objects starts with this. */
+const KURYR_TAG_PREFIX = 'kuryr.';
+
+export function subjectOf(action: GcAction): { id: string; name: string } {
+  switch (action.kind) {
+    case 'device': return { id: action.device, name: action.device };
+    case 'port': return action.port;
+    case 'security-group': return action.group;
+    case 'subnet': return action.subnet;
+    case 'network': return action.network;
+    case 'subnetpool': return action.pool;
+  }
+}
+
+export const isKuryrPort = (port: Port): boolean => port.tags.some((t) => KURYR_PORT_TAGS.includes(t));
+
+/** The host a port is (or, pooled, waits to be) bound on; '' when none. */
+function hostOf(port: Port): string {
+  return port['binding:host_id'] || port.tags.find((t) => t.startsWith(POOL_HOST_PREFIX))?.slice(POOL_HOST_PREFIX.length) || '';
+}
+
+const short = (id: string) => id.slice(0, 12);
+const withoutKuryrTags = (tags: readonly string[]) => tags.filter((t) => !t.startsWith(KURYR_TAG_PREFIX));
+
+/** Plans the collection. Actions come in the order they must run: devices, ports, groups, subnets, networks, pools. */
+export function planGc(neutron: NeutronView, docker: DockerView, host: HostView, policy: GcPolicy): GcAction[] {
+  const age = (o: { created_at?: string; updated_at?: string }) => {
+    // No timestamp (no standard-attr-timestamp): treat as new, never as old enough to remove.
+    const at = Date.parse(o.updated_at ?? o.created_at ?? '');
+    return Number.isNaN(at) ? 0 : policy.now - at;
+  };
+  const young = (o: { created_at?: string; updated_at?: string }) => age(o) < policy.gracePeriodMs;
+  const graceText = (o: { created_at?: string; updated_at?: string }) =>
+    `changed ${Math.round(age(o) / 1000)} s ago, within the ${Math.round(policy.gracePeriodMs / 1000)} s grace period`;
+
+  const sandboxed = new Set(host.devices.filter((d) => d.inSandbox).map((d) => d.name));
+  const inSandbox = (port: Port) => sandboxed.has(`tap${port.id.slice(0, 11)}`);
+  const portsByNetwork = new Map<string, Stamped<Port>[]>();
+  for (const port of neutron.ports) portsByNetwork.set(port.network_id, [...(portsByNetwork.get(port.network_id) ?? []), port]);
+  const verdicts = new Map<string, GcVerb>();
+  const out = { device: [] as GcAction[], port: [] as GcAction[], group: [] as GcAction[], subnet: [] as GcAction[], network: [] as GcAction[], pool: [] as GcAction[] };
+
+  const judgePort = (port: Port, verb: 'delete' | 'keep', why: string) => {
+    if (verb === 'delete' && port.tags.includes(PORT_EXISTING_TAG)) {
+      // Adopted: back to how the operator made it, unbound, without our marks and exposed-ports group.
+      const exposed = neutron.securityGroups.find((g) => g.name === exposedGroupName(port.id));
+      const port_: Partial<Port> = { device_owner: '', device_id: '', 'binding:host_id': '', security_groups: port.security_groups.filter((g) => g !== exposed?.id) };
+      verdicts.set(port.id, 'release');
+      out.port.push({ kind: 'port', port, verb: 'release', why, update: { port: port_, tags: withoutKuryrTags(port.tags) } });
+      return;
+    }
+    verdicts.set(port.id, verb);
+    out.port.push({ kind: 'port', port, verb, why });
+  };
+
+  /** Records a live endpoint on the port that holds its address, as CreateEndpoint would have. */
+  const repairPort = (port: Port, endpoint: DockerEndpoint, ip: string) => {
+    const body: Partial<Port> = { device_id: endpoint.id, device_owner: DEVICE_OWNER };
+    if (port['binding:host_id'] !== policy.hostname) body['binding:host_id'] = policy.hostname;
+    if (!port.tags.includes(PORT_EXISTING_TAG)) body.name = endpointPortName(endpoint.id);
+    const tags = [...port.tags.filter((t) => !t.startsWith(NET_TAG_LOW) && !t.startsWith(NET_TAG_HIGH)), ...idTags(endpoint.id)];
+    verdicts.set(port.id, 'repair');
+    const why = `endpoint ${short(endpoint.id)} holds its address ${ip}, but the port does not record it (CreateEndpoint's bookkeeping was lost)`;
+    out.port.push({ kind: 'port', port, verb: 'repair', why, update: { port: body, tags } });
+  };
+
+  // Networks whose Docker network this dockerd does not have.
+  const deletedNetworks = new Set<string>();
+  const releasedNetworks = new Set<string>();
+  for (const net of neutron.networks) {
+    const lowTags = net.tags.filter((t) => t.startsWith(NET_TAG_LOW));
+    const dockerId = dockerIdFromTags(net.tags);
+    if (!dockerId || docker.networks.has(dockerId)) continue;
+    const unknown = `Docker network ${short(dockerId)} is not a network of this dockerd`;
+    const adopted = net.tags.includes(existingNetworkTag(dockerId));
+    const ports = portsByNetwork.get(net.id) ?? [];
+    const kuryrPorts = ports.filter(isKuryrPort);
+    const otherHosts = [...new Set(kuryrPorts.map(hostOf).filter((h) => h !== '' && h !== policy.hostname))];
+    // On an adopted network the operator's own ports are expected; on ours, they would make the delete fail.
+    const foreign = adopted ? [] : ports.filter((p) => !isKuryrPort(p) && p.device_owner !== 'network:dhcp');
+    let keep: string | undefined;
+    if (lowTags.length > 1) keep = `it is tagged for ${lowTags.length} Docker networks; judge it by hand`;
+    else if (otherHosts.length > 0) keep = `${unknown}, but ports on it are bound to ${otherHosts.join(', ')}`;
+    else if (foreign.length > 0) keep = `${unknown}, but it holds ports Kuryr did not make (${[...new Set(foreign.map((p) => p.device_owner || p.id))].join(', ')})`;
+    else if (young(net)) keep = `${unknown}, but it was ${graceText(net)}`;
+    else if (kuryrPorts.some(inSandbox)) keep = `${unknown}, but a port on it is in use in a running sandbox (another dockerd's container?)`;
+    else if (kuryrPorts.some(young)) keep = `${unknown}, but a port on it was changed within the grace period`;
+    else if (!kuryrPorts.some((p) => hostOf(p) === policy.hostname) && !policy.unattributedNetworks) {
+      keep = `${unknown}, but no port ties it to this host: another host's dockerd may own it (\`kuryr gc --networks\` removes it)`;
+    }
+    if (keep) {
+      out.network.push({ kind: 'network', network: net, verb: 'keep', why: keep });
+      continue;
+    }
+    (adopted ? releasedNetworks : deletedNetworks).add(net.id);
+    for (const port of kuryrPorts) judgePort(port, 'delete', `its Docker network ${short(dockerId)} is gone`);
+    if (adopted) {
+      out.network.push({ kind: 'network', network: net, verb: 'release', why: `${unknown}; the Neutron network was adopted, so it is only untagged`, update: { tags: withoutKuryrTags(net.tags) } });
+    } else {
+      out.network.push({ kind: 'network', network: net, verb: 'delete', why: unknown });
+    }
+  }
+
+  // This host's Kuryr ports on networks Docker still has (or on no Kuryr network at all).
+  const netById = new Map(neutron.networks.map((n) => [n.id, n]));
+  const otherDriver = (port: Port) => {
+    const net = netById.get(port.network_id);
+    const driver = net && docker.networks.get(dockerIdFromTags(net.tags) ?? '');
+    return driver !== undefined && policy.driverNames.length > 0 && !policy.driverNames.includes(driver);
+  };
+  const live = new Set(docker.endpoints.map((e) => e.id));
+  const endpointsByNetwork = new Map<string, DockerEndpoint[]>();
+  for (const e of docker.endpoints) endpointsByNetwork.set(e.networkId, [...(endpointsByNetwork.get(e.networkId) ?? []), e]);
+  for (const port of neutron.ports) {
+    if (verdicts.has(port.id) || !isKuryrPort(port) || hostOf(port) !== policy.hostname || otherDriver(port)) continue;
+    const recorded = dockerIdFromTags(port.tags) ?? (port.device_id || undefined);
+    if ((recorded && live.has(recorded)) || (port.device_id && live.has(port.device_id))) continue;
+    const ips = port.fixed_ips.map((f) => f.ip_address);
+    const net = netById.get(port.network_id);
+    const holders = endpointsByNetwork.get(dockerIdFromTags(net?.tags ?? []) ?? '') ?? [];
+    const holder = holders.find((e) => e.addresses.some((a) => ips.includes(a)));
+    if (holder) {
+      // CreateEndpoint may still be recording it in the background: only a settled port is repaired.
+      if (!young(port)) repairPort(port, holder, holder.addresses.find((a) => ips.includes(a))!);
+      continue;
+    }
+    if (port.tags.includes(PORT_POOLED_TAG)) continue; // the pool's to manage
+    if (!recorded && ips.some((ip) => docker.auxAddresses.has(ip))) continue; // --aux-address: held for the network's life
+    let why: string;
+    if (recorded) why = `endpoint ${short(recorded)} is in no network of this dockerd`;
+    else why = `IPAM address ${ips.join(', ')} was never claimed by an endpoint${port.name === UNBOUND_PORT_NAME ? '' : ` (name "${port.name}")`}`;
+    if (!net) why += '; its network is no Kuryr network any more';
+    if (young(port)) judgePort(port, 'keep', `${why}, but it was ${graceText(port)}`);
+    else if (inSandbox(port)) judgePort(port, 'keep', `${why}, but its veth is in use in a running sandbox (another dockerd's container?)`);
+    else judgePort(port, 'delete', why);
+  }
+
+  // Exposed-ports groups of ports that are gone or going.
+  const portById = new Map(neutron.ports.map((p) => [p.id, p]));
+  for (const group of neutron.securityGroups) {
+    if (!group.name.endsWith(EXPOSED_SUFFIX)) continue;
+    const portId = group.name.slice(0, -EXPOSED_SUFFIX.length);
+    const verdict = verdicts.get(portId);
+    if (!portById.has(portId)) out.group.push({ kind: 'security-group', group, verb: 'delete', why: `its port ${portId} is gone` });
+    else if (verdict === 'delete' || verdict === 'release') out.group.push({ kind: 'security-group', group, verb: 'delete', why: `its port ${portId} is an orphan` });
+  }
+
+  // Subnets: those of deleted networks go with them; on released (adopted) networks ours are
+  // deleted and the operator's lose our pool-ID tags.
+  const poolIds = new Set(neutron.subnetPools.map((p) => p.id));
+  const subnetsAfter: { subnetpoolId: string | null; tags: string[] }[] = [];
+  for (const subnet of neutron.subnets) {
+    if (deletedNetworks.has(subnet.network_id)) continue;
+    if (!releasedNetworks.has(subnet.network_id)) {
+      subnetsAfter.push({ subnetpoolId: subnet.subnetpool_id, tags: subnet.tags });
+    } else if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
+      out.subnet.push({ kind: 'subnet', subnet, verb: 'delete', why: 'Kuryr made it on an adopted network whose Docker network is gone' });
+    } else {
+      const tags = subnet.tags.filter((t) => !poolIds.has(t));
+      if (tags.length < subnet.tags.length) {
+        out.subnet.push({ kind: 'subnet', subnet, verb: 'release', why: 'adopted subnet of a Docker network that is gone', update: { tags } });
+      }
+      subnetsAfter.push({ subnetpoolId: subnet.subnetpool_id, tags });
+    }
+  }
+
+  // Kuryr's subnet pools that no subnet uses once the plan has run.
+  for (const pool of neutron.subnetPools) {
+    if (!pool.name.startsWith(`${policy.subnetpoolNamePrefix}-`)) continue;
+    if (pool.tags.includes(SUBNETPOOL_EXISTING_TAG) || pool.is_default || policy.defaultPoolNames.includes(pool.name)) continue;
+    if (subnetsAfter.some((s) => s.subnetpoolId === pool.id || s.tags.includes(pool.id))) continue;
+    const why = 'no subnet is allocated from it or tagged with it';
+    if (young(pool)) out.pool.push({ kind: 'subnetpool', pool, verb: 'keep', why: `${why}, but it was ${graceText(pool)}` });
+    else out.pool.push({ kind: 'subnetpool', pool, verb: 'delete', why });
+  }
+
+  // Host devices: judged after the ports they belong to.
+  for (const { name: device } of host.devices) {
+    const prefix = KURYR_DEVICE_RE.exec(device)?.[2];
+    if (!prefix) continue;
+    const owners = neutron.ports.filter((p) => p.id.startsWith(prefix));
+    if (owners.length === 0) {
+      out.device.push({ kind: 'device', device, verb: 'delete', why: `no Neutron port ${prefix}... exists any more` });
+      continue;
+    }
+    if (owners.length > 1) continue; // two ports share the prefix: cannot tell whose it is
+    const port = owners[0]!;
+    const verdict = verdicts.get(port.id);
+    if (verdict === 'delete' || verdict === 'release') {
+      out.device.push({ kind: 'device', device, verb: 'delete', why: `its port ${port.id} is an orphan` });
+    } else if (!verdict && port.tags.includes(PORT_POOLED_TAG) && hostOf(port) === policy.hostname && !otherDriver(port) && !live.has(port.device_id) && !young(port)) {
+      out.device.push({ kind: 'device', device, verb: 'delete', why: `its port ${port.id} is a pooled port no endpoint uses` });
+    }
+  }
+
+  return [...out.device, ...out.port, ...out.group, ...out.subnet, ...out.network, ...out.pool];
+}
