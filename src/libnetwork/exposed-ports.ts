@@ -38,15 +38,21 @@ function parseExposed(value: unknown): ExposedPort[] {
 
 /** Exposed ports (`--expose`, image EXPOSE) become one security group per endpoint. */
 export class ExposedPorts {
+  /** Endpoints programmed by this process, and whether they got a group: revoking those needs no lookup. */
+  private readonly programmed = new Map<string, boolean>();
+
   constructor(private readonly ctx: DriverContext) {}
 
   async program(req: ExternalConnectivityRequest): Promise<Empty> {
     if (!this.ctx.config.processExternalConnectivity) return {};
     const exposed = parseExposed(req.Options?.[OPT_EXPOSED_PORTS]);
+    this.programmed.set(req.EndpointID, exposed.length > 0);
     if (exposed.length === 0) return {};
     const { neutron, state, logger } = this.ctx;
     const port = await state.endpointPort(req.EndpointID);
     if (!port) throw notFound(`endpoint ${req.EndpointID.slice(0, 12)} has no Neutron port`);
+    // The endpoint's claim on the port (made in the background) goes first: it is revision-checked.
+    await state.settled(port.id);
     await this.removeGroups(port.id, port.security_groups); // a retried call starts clean
     const rules: Partial<SecurityGroupRule>[] = [];
     const byProto = new Map<number, number[]>();
@@ -88,6 +94,9 @@ export class ExposedPorts {
 
   async revoke(req: EndpointRequest): Promise<Empty> {
     if (!this.ctx.config.processExternalConnectivity) return {};
+    const hadGroup = this.programmed.get(req.EndpointID);
+    this.programmed.delete(req.EndpointID);
+    if (hadGroup === false) return {};
     const port = await this.ctx.state.endpointPort(req.EndpointID);
     if (!port) return {};
     await this.removeGroups(port.id);

@@ -54,8 +54,8 @@ interface FamilyPlan {
 /** Kuryr's network driver: Docker networks are Neutron networks, endpoints are Neutron ports. */
 export class KuryrNetworkDriver implements NetworkDriver {
   private readonly exposed: ExposedPorts;
-  /** Ports whose status is being read from Neutron in the background. */
-  private readonly refreshing = new Set<string>();
+  /** When Docker first asked for an endpoint's info (container start asks twice, at once). */
+  private readonly operInfoSince = new Map<string, number>();
 
   constructor(private readonly ctx: DriverContext) {
     this.exposed = new ExposedPorts(ctx);
@@ -477,21 +477,20 @@ export class KuryrNetworkDriver implements NetworkDriver {
   }
 
   /**
-   * Docker asks this twice inside every container start: answer from what Kuryr knows, and refresh
-   * the port's status from Neutron in the background so later answers (and operators) see it.
+   * Docker asks this twice inside every container start: those answers come from what Kuryr knows.
+   * An operator asking later (a port's status) gets Neutron's current view.
    */
   async endpointOperInfo(req: EndpointRequest): Promise<EndpointOperInfoResponse> {
     const { state, neutron } = this.ctx;
-    const port = await state.endpointPort(req.EndpointID);
+    let port = await state.endpointPort(req.EndpointID);
     if (!port) return { Value: {} };
-    if (!this.refreshing.has(port.id)) {
-      this.refreshing.add(port.id);
-      void state
-        .settled(port.id)
-        .then(() => neutron.getPort(port.id))
-        .then((fresh) => state.updatePort({ ...fresh, tags: fresh.tags ?? port.tags }))
-        .catch(() => undefined)
-        .finally(() => this.refreshing.delete(port.id));
+    const known = this.operInfoSince.get(req.EndpointID) ?? Date.now();
+    this.operInfoSince.set(req.EndpointID, known);
+    if (Date.now() - known > OPER_INFO_FROM_MEMORY_MS) {
+      await state.settled(port.id);
+      const fresh = await neutron.getPort(port.id);
+      port = { ...fresh, tags: fresh.tags ?? port.tags };
+      state.updatePort(port);
     }
     return {
       Value: {
@@ -519,6 +518,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
         state.forgetPort(port.id);
       }
       state.forgetEndpoint(req.EndpointID);
+      this.operInfoSince.delete(req.EndpointID);
       return {};
     });
   }
@@ -562,6 +562,9 @@ export class KuryrNetworkDriver implements NetworkDriver {
     return this.exposed.revoke(req);
   }
 }
+
+/** How long after the first EndpointOperInfo of an endpoint answers come from memory. */
+const OPER_INFO_FROM_MEMORY_MS = 5_000;
 
 function firstPool(data: IpamData[] | null): IpamData | undefined {
   // Like upstream, one subnet per family: Docker sends one pool per --subnet.
