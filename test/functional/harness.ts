@@ -116,3 +116,46 @@ export async function restartKuryr(): Promise<void> {
   if (custom) await sh('bash', ['-c', custom], 120_000);
   else await sh('bash', [`${REPO}scripts/stack.sh`, 'restart-kuryr'], 120_000);
 }
+
+/**
+ * A host outside Docker on a Neutron network, as a VM would be: a Neutron port (with the given
+ * security groups) bound to this host, whose tap is bridged where the Linux bridge agent expects it
+ * and whose other end sits in a network namespace of its own.
+ */
+export async function foreignHost(networkId: string, securityGroups: string[]): Promise<{ ns: string; ip: string; exec: (cmd: string[]) => Promise<string>; remove: () => Promise<void> }> {
+  const port = await neutron.createPort({
+    network_id: networkId,
+    name: `kt-foreign-${uniq()}`,
+    device_owner: 'compute:kuryr-test',
+    device_id: `kt-foreign-${uniq()}`,
+    'binding:host_id': config.hostname,
+    security_groups: securityGroups,
+  } as never);
+  const subnet = await neutron.getSubnet(port.fixed_ips[0]!.subnet_id);
+  const ns = `kt-ns-${uniq()}`;
+  const tap = `tap${port.id.slice(0, 11)}`;
+  const peer = `ktp${uniq()}`;
+  const bridge = `brq${networkId.slice(0, 11)}`;
+  const ip = port.fixed_ips[0]!.ip_address;
+  const prefix = subnet.cidr.split('/')[1];
+  await sh('ip', ['netns', 'add', ns]);
+  await sh('ip', ['link', 'add', tap, 'type', 'veth', 'peer', 'name', peer]);
+  await sh('ip', ['link', 'set', peer, 'netns', ns]);
+  await sh('ip', ['-n', ns, 'link', 'set', peer, 'address', port.mac_address, 'name', 'eth0']);
+  await sh('ip', ['-n', ns, 'addr', 'add', `${ip}/${prefix}`, 'dev', 'eth0']);
+  await sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+  await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  await sh('bash', ['-c', `ip link show ${bridge} >/dev/null 2>&1 || (ip link add ${bridge} type bridge && ip link set ${bridge} up)`]);
+  await sh('ip', ['link', 'set', tap, 'master', bridge, 'up']);
+  await eventually(`foreign port ${port.id} ACTIVE`, async () => ((await neutron.getPort(port.id)).status === 'ACTIVE' ? true : undefined), 60_000, 500);
+  return {
+    ns,
+    ip,
+    exec: (cmd) => sh('ip', ['netns', 'exec', ns, ...cmd], 30_000),
+    remove: async () => {
+      await sh('ip', ['link', 'del', tap]).catch(() => undefined);
+      await sh('ip', ['netns', 'del', ns]).catch(() => undefined);
+      await neutron.deletePort(port.id);
+    },
+  };
+}
