@@ -170,12 +170,14 @@ export class KuryrIpamDriver implements IpamDriver {
     if (!pool) return {};
     // The operator's default pools and user-given pools are never deleted, only un-marked.
     if (pool.name === config.neutron.defaultSubnetpoolV4 || pool.name === config.neutron.defaultSubnetpoolV6 || pool.is_default) return {};
-    if (await this.poolUsedByOtherNetworks(pool.id)) {
-      logger.info({ poolId: pool.id }, 'subnet pool still serves other Docker networks (other hosts); kept');
-      return {};
-    }
     for (const subnet of await neutron.listSubnets({ tags: pool.id })) {
-      if (subnet.subnetpool_id !== pool.id) await neutron.removeTag('subnets', subnet.id, pool.id);
+      if (subnet.subnetpool_id === pool.id) continue;
+      // A pool named for an adopted subnet (-o neutron.subnet.name) is every such network's pool.
+      if (pool.tags.includes(subnet.id) && (await this.usedByOtherDockerNetworks(subnet))) {
+        logger.info({ poolId: pool.id, subnetId: subnet.id }, 'subnet pool still serves other Docker networks (other hosts); kept');
+        return {};
+      }
+      await neutron.removeTag('subnets', subnet.id, pool.id);
     }
     if (pool.tags.includes(SUBNETPOOL_EXISTING_TAG)) {
       await neutron.removeTag('subnetpools', pool.id, SUBNETPOOL_EXISTING_TAG);
@@ -183,6 +185,11 @@ export class KuryrIpamDriver implements IpamDriver {
     }
     for (const subnet of await neutron.listSubnets({ subnetpool_id: pool.id })) {
       if (!subnet.name.startsWith(SUBNET_NAME_PREFIX)) continue;
+      if (await this.usedByOtherDockerNetworks(subnet)) {
+        // The last of them removes the subnet and this pool (DeleteNetwork, releaseAdoptedNetwork).
+        logger.info({ poolId: pool.id, subnetId: subnet.id }, 'subnet still used by other Docker networks (other hosts); it and its pool kept');
+        return {};
+      }
       try {
         await neutron.deleteSubnet(subnet.id);
       } catch (err) {
@@ -351,24 +358,19 @@ export class KuryrIpamDriver implements IpamDriver {
     return {};
   }
 
-  /** A pooled port goes back to its pool once all its addresses are released. */
   /**
    * Several Docker networks (several hosts naming one operator network with -o neutron.net.name)
-   * share a subnet and its pool. Docker's `network rm` calls ReleasePool before DeleteNetwork, so
-   * the releasing network's own ID is still among the Neutron network's tags: a second Docker
-   * network ID there is another user, and the subnet's pool tag and the pool stay for it (its
-   * own ReleasePool removes them). Under global scope all hosts share one Docker network ID; there
-   * the subnet delete below fails with 409 while other hosts' ports remain, which keeps the pool.
+   * share its subnets. Docker's `network rm` calls ReleasePool before DeleteNetwork, so the
+   * releasing network's own ID is still among the Neutron network's tags: a second Docker network
+   * ID there is another user. (Under global scope all hosts share one Docker network ID: there the
+   * subnet delete fails with 409 while other hosts' ports remain, which keeps subnet and pool.)
    */
-  private async poolUsedByOtherNetworks(poolId: string): Promise<boolean> {
-    const { neutron } = this.ctx;
-    const subnets = [...(await neutron.listSubnets({ tags: poolId })), ...(await neutron.listSubnets({ subnetpool_id: poolId }))];
-    const networkIds = [...new Set(subnets.map((s) => s.network_id))];
-    if (networkIds.length === 0) return false;
-    const networks = await neutron.listNetworks({ id: networkIds });
-    return networks.some((n) => new Set(n.tags.filter((t) => t.startsWith(NET_TAG_LOW))).size > 1);
+  private async usedByOtherDockerNetworks(subnet: Subnet): Promise<boolean> {
+    const [network] = await this.ctx.neutron.listNetworks({ id: subnet.network_id });
+    return new Set(network?.tags.filter((t) => t.startsWith(NET_TAG_LOW))).size > 1;
   }
 
+  /** A pooled port goes back to its pool once all its addresses are released. */
   private async releasePooled(port: Port, ip: string): Promise<void> {
     const { pools } = this.ctx;
     if (port.device_id === '') {

@@ -21,6 +21,7 @@ import {
 import { canonicalIp, cidrContains, cidrWithin, parseCidr, splitInterfaceAddress, type Cidr } from './cidr.js';
 import { isNeutronError, undo, type DriverContext } from './context.js';
 import { ExposedPorts } from './exposed-ports.js';
+import { PublishedPorts } from './published-ports.js';
 import {
   DEVICE_OWNER,
   PORT_ENDPOINT_TAG,
@@ -29,6 +30,7 @@ import {
   PORT_POOLED_TAG,
   NETWORK_POOL_TAG,
   NET_TAG_LOW,
+  SUBNETPOOL_EXISTING_TAG,
   SUBNET_NAME_PREFIX,
   endpointPortName,
   existingNetworkTag,
@@ -54,11 +56,13 @@ interface FamilyPlan {
 /** Kuryr's network driver: Docker networks are Neutron networks, endpoints are Neutron ports. */
 export class KuryrNetworkDriver implements NetworkDriver {
   private readonly exposed: ExposedPorts;
+  private readonly published: PublishedPorts;
   /** When Docker first asked for an endpoint's info (container start asks twice, at once). */
   private readonly operInfoSince = new Map<string, number>();
 
   constructor(private readonly ctx: DriverContext) {
     this.exposed = new ExposedPorts(ctx);
+    this.published = new PublishedPorts(ctx);
   }
 
   getCapabilities(): CapabilitiesResponse {
@@ -291,12 +295,28 @@ export class KuryrNetworkDriver implements NetworkDriver {
             await this.deleteLeftoverPorts(net.id);
             await neutron.deleteSubnet(subnet.id);
           }
+          if (subnet.subnetpool_id) await this.deleteOrphanedPool(subnet.subnetpool_id);
         }
       }
     }
     // One tag at a time: a whole-list PUT could drop tags another host adds meanwhile.
     const drop = current.tags.filter((t) => ours.has(t) || (!othersUseIt && t.startsWith(NETWORK_POOL_TAG)));
     for (const tag of drop) await neutron.removeTag('networks', net.id, tag);
+  }
+
+  /**
+   * A subnet still here when the last Docker network lets go of an adopted network was allocated
+   * from another Docker network's pool, which that network's ReleasePool kept because this one
+   * still used the subnet (ipam-driver usedByOtherDockerNetworks): with the subnet gone, it goes.
+   */
+  private async deleteOrphanedPool(poolId: string): Promise<void> {
+    const { neutron, config } = this.ctx;
+    const [pool] = await neutron.listSubnetPools({ id: poolId });
+    if (!pool || pool.is_default || !pool.name.startsWith(`${config.subnetpoolNamePrefix}-`) || pool.tags.includes(SUBNETPOOL_EXISTING_TAG)) return;
+    await neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
+      // Still allocating for someone else: theirs to release.
+      if (!isNeutronError(err, 409) && !isNeutronError(err, 412)) throw withContext(`delete subnet pool ${pool.id}`, err);
+    });
   }
 
   async allocateNetwork(req: AllocateNetworkRequest): Promise<{ Options: Record<string, string> }> {
@@ -554,11 +574,19 @@ export class KuryrNetworkDriver implements NetworkDriver {
     return {};
   }
 
-  programExternalConnectivity(req: ExternalConnectivityRequest): Promise<Empty> {
-    return this.exposed.program(req);
+  async programExternalConnectivity(req: ExternalConnectivityRequest): Promise<Empty> {
+    await this.exposed.program(req);
+    try {
+      await this.published.program(req);
+    } catch (err) {
+      await this.exposed.revoke(req).catch(() => undefined);
+      throw err;
+    }
+    return {};
   }
 
-  revokeExternalConnectivity(req: EndpointRequest): Promise<Empty> {
+  async revokeExternalConnectivity(req: EndpointRequest): Promise<Empty> {
+    await this.published.revoke(req);
     return this.exposed.revoke(req);
   }
 }

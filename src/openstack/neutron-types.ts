@@ -102,6 +102,25 @@ export interface SecurityGroupRule {
   remote_ip_prefix: string | null;
 }
 
+export interface FloatingIp {
+  id: string;
+  floating_ip_address: string;
+  floating_network_id: string;
+  port_id: string | null;
+  router_id: string | null;
+  tags: string[];
+}
+
+export interface PortForwarding {
+  id: string;
+  protocol: 'tcp' | 'udp';
+  internal_ip_address: string;
+  internal_port: number;
+  internal_port_id: string;
+  external_port: number;
+  description?: string;
+}
+
 export interface Extension {
   alias: string;
   name: string;
@@ -170,6 +189,12 @@ export interface Neutron {
 
   addTrunkSubports(trunkId: string, subports: { port_id: string; segmentation_type: string; segmentation_id: number }[]): Promise<void>;
   removeTrunkSubports(trunkId: string, portIds: string[]): Promise<void>;
+
+  listFloatingIps(filters?: Filters): Promise<FloatingIp[]>;
+  listPortForwardings(floatingIpId: string, filters?: Filters): Promise<PortForwarding[]>;
+  createPortForwarding(floatingIpId: string, body: Creatable<PortForwarding>): Promise<PortForwarding>;
+  /** A forwarding that is already gone counts as deleted. */
+  deletePortForwarding(floatingIpId: string, id: string): Promise<void>;
 
   /** Count of HTTP requests sent so far (for metrics and the benchmark). */
   readonly requestCount: number;

@@ -10,6 +10,8 @@ import { silentLogger, type Logger } from '../log.js';
 import type {
   Creatable,
   Extension,
+  FloatingIp,
+  PortForwarding,
   Filters,
   Network,
   Neutron,
@@ -409,6 +411,19 @@ export class NeutronClient implements Neutron {
       retry: false, // a retried add after a lost answer would fail with 409
     });
   }
+  listFloatingIps(filters?: Filters): Promise<FloatingIp[]> {
+    return this.#list('floatingips', 'floatingips', filters);
+  }
+  listPortForwardings(floatingIpId: string, filters?: Filters): Promise<PortForwarding[]> {
+    return this.#list(`floatingips/${encodeURIComponent(floatingIpId)}/port_forwardings`, 'port_forwardings', filters);
+  }
+  createPortForwarding(floatingIpId: string, body: Creatable<PortForwarding>): Promise<PortForwarding> {
+    return this.#create(`floatingips/${encodeURIComponent(floatingIpId)}/port_forwardings`, 'port_forwarding', body);
+  }
+  deletePortForwarding(floatingIpId: string, id: string): Promise<void> {
+    return this.#delete(`/v2.0/floatingips/${encodeURIComponent(floatingIpId)}/port_forwardings/${encodeURIComponent(id)}`);
+  }
+
   async removeTrunkSubports(trunkId: string, portIds: string[]): Promise<void> {
     await this.#call('PUT', `/v2.0/trunks/${encodeURIComponent(trunkId)}/remove_subports`, {
       body: { sub_ports: portIds.map((port_id) => ({ port_id })) },
