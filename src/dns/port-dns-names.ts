@@ -194,8 +194,14 @@ export class PortDnsNamer implements EndpointObserver {
       this.log.debug({ ...fields, dnsName }, 'port dns_name set');
     } catch (err) {
       if (err instanceof DockerApiError && err.httpStatus === 404) return; // the container went away meanwhile
+      if (err instanceof NeutronError && err.httpStatus === 400 && /Unrecognized attribute/i.test(err.message)) {
+        // No dns-integration extension: say it once, not once per container.
+        this.log.warn({ err: err.message }, 'Neutron has no dns-integration extension: ports get no dns_name ([docker] set_dns_name = False silences this)');
+        this.close();
+        return;
+      }
       if (err instanceof NeutronError && err.httpStatus !== undefined && err.httpStatus < 500) {
-        // 404: the port is gone; 400/409: Neutron refuses the name (dns-integration off, name taken). Retrying will not help.
+        // 404: the port is gone; 400/409: Neutron refuses this name (invalid, taken). Retrying will not help.
         if (err.httpStatus !== 404) this.log.warn({ ...fields, err: err.message }, 'Neutron refused the port dns_name');
         return;
       }

@@ -125,8 +125,6 @@ export type GcAction = { verb: GcVerb; why: string; update?: GcUpdate } & (
   | { kind: 'subnetpool'; pool: SubnetPool }
 );
 
-export type GcKind = GcAction['kind'];
-
 /** Host devices Kuryr names: `tap`/`t_c` + the first 11 characters of a Neutron port ID. */
 export const KURYR_DEVICE_RE = /^(tap|t_c)([0-9a-f]{8}-[0-9a-f]{2})$/;
 const EXPOSED_SUFFIX = exposedGroupName('');
@@ -146,7 +144,7 @@ export function subjectOf(action: GcAction): { id: string; name: string } {
   }
 }
 
-export const isKuryrPort = (port: Port): boolean => port.tags.some((t) => KURYR_PORT_TAGS.includes(t));
+const isKuryrPort = (port: Port): boolean => port.tags.some((t) => KURYR_PORT_TAGS.includes(t));
 
 /** The host a port is (or, pooled, waits to be) bound on; '' when none. */
 function hostOf(port: Port): string {
@@ -178,9 +176,9 @@ export function planGc(neutron: NeutronView, docker: DockerView, host: HostView,
     if (verb === 'delete' && port.tags.includes(PORT_EXISTING_TAG)) {
       // Adopted: back to how the operator made it, unbound, without our marks and exposed-ports group.
       const exposed = neutron.securityGroups.find((g) => g.name === exposedGroupName(port.id));
-      const port_: Partial<Port> = { device_owner: '', device_id: '', 'binding:host_id': '', security_groups: port.security_groups.filter((g) => g !== exposed?.id) };
+      const unbound: Partial<Port> = { device_owner: '', device_id: '', 'binding:host_id': '', security_groups: port.security_groups.filter((g) => g !== exposed?.id) };
       verdicts.set(port.id, 'release');
-      out.port.push({ kind: 'port', port, verb: 'release', why, update: { port: port_, tags: withoutKuryrTags(port.tags) } });
+      out.port.push({ kind: 'port', port, verb: 'release', why, update: { port: unbound, tags: withoutKuryrTags(port.tags) } });
       return;
     }
     verdicts.set(port.id, verb);
@@ -309,12 +307,14 @@ export function planGc(neutron: NeutronView, docker: DockerView, host: HostView,
   }
 
   // Host devices: judged after the ports they belong to.
-  for (const { name: device } of host.devices) {
+  for (const { name: device, inSandbox: held } of host.devices) {
     const prefix = KURYR_DEVICE_RE.exec(device)?.[2];
     if (!prefix) continue;
     const owners = neutron.ports.filter((p) => p.id.startsWith(prefix));
     if (owners.length === 0) {
-      out.device.push({ kind: 'device', device, verb: 'delete', why: `no Neutron port ${prefix}... exists any more` });
+      // A running container still holds the other end: pulling it would cut it off; it goes with the container.
+      if (held) out.device.push({ kind: 'device', device, verb: 'keep', why: `no Neutron port ${prefix}... exists any more, but a running sandbox holds its peer` });
+      else out.device.push({ kind: 'device', device, verb: 'delete', why: `no Neutron port ${prefix}... exists any more` });
       continue;
     }
     if (owners.length > 1) continue; // two ports share the prefix: cannot tell whose it is

@@ -132,3 +132,20 @@ test("the name is written only after CreateEndpoint's background update of the p
   await n.whenIdle();
   assert.deepEqual(updates, [['p1', 'web']]);
 });
+
+test('a Neutron without dns-integration turns the feature off at the first refusal', async () => {
+  const docker = new FakeDocker();
+  docker.endpoints = { e1: { container: 'c1', name: 'web' }, e2: { container: 'c2', name: 'db' } };
+  let attempts = 0;
+  const n = namer(docker, [], {
+    fail: () => {
+      attempts++;
+      return new NeutronError({ method: 'PUT', path: '/v2.0/ports/p', httpStatus: 400, type: 'HTTPBadRequest', neutronMessage: "Unrecognized attribute(s) 'dns_name'" });
+    },
+  });
+  n.onEndpointJoined({ endpointId: 'e1', networkId: NET, port: port('p1'), settled: Promise.resolve() });
+  await n.whenIdle();
+  n.onEndpointJoined({ endpointId: 'e2', networkId: NET, port: port('p2'), settled: Promise.resolve() });
+  await n.whenIdle();
+  assert.equal(attempts, 1);
+});

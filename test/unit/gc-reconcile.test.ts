@@ -256,6 +256,8 @@ test('a veth whose port is gone is deleted at once; devices of unrelated names o
   const plan = planGc(view({ networks: [net], ports: [a, b] }), dockerOf({ networks: [LIVE_NET], endpoints: [LIVE_EP] }), hostOf(['tap0badcafe-99', 't_c0badcafe-99', 'tapabcdef01-23', 'tapX', 'eth0']), policy);
   assert.deepEqual(summary(plan), ['delete device tap0badcafe-99', 'delete device t_c0badcafe-99']);
   assert.match(plan[0]!.why, /no Neutron port 0badcafe-99\.\.\. exists any more/);
+  const held = planGc(view({}), dockerOf({}), hostOf([], ['tap0badcafe-99']), policy);
+  assert.deepEqual(summary(held), ['keep device tap0badcafe-99'], 'a running container keeps its interface until it stops');
 });
 
 test('a dry run changes nothing and says what it would do; a failure is reported and the rest still runs', async () => {
