@@ -31,10 +31,11 @@ socket_path = /run/docker/plugins/kuryr-$name.sock
 kuryr_uri = http://127.0.0.1:$port
 plugin_spec_dir =
 log_file = $log
+metrics_listen =
 CONF
   files=(--config-file /etc/kuryr/kuryr.conf --config-file "$conf")
   [ -n "$extra" ] && files+=(--config-file "$extra")
-  nohup node --max-semi-space-size=1 --max-old-space-size=64 "$out/src/cli/kuryr-server.js" "${files[@]}" >>"$log.out" 2>&1 &
+  nohup node --max-semi-space-size=1 --max-old-space-size=48 --optimize-for-size --v8-pool-size=1 "$out/src/cli/kuryr-server.js" "${files[@]}" >>"$log.out" 2>&1 &
   echo $! >"$pidf"
   for _ in $(seq 100); do
     curl -sf --unix-socket "/run/docker/plugins/kuryr-$name.sock" -X POST http://x/Plugin.Activate >/dev/null 2>&1 && break

@@ -197,8 +197,9 @@ kuryr_conf() {
 kuryr_uri = http://127.0.0.1:23750
 capability_scope = local
 process_external_connectivity = True
-debug = True
+debug = False
 log_file = /var/log/kuryr/kuryr-server.log
+metrics_listen = 127.0.0.1:9723
 EOF
   # Kuryr defaults to the machine's host name; say it only when it differs.
   if [ "$HOST_NAME" != "$(hostname)" ]; then

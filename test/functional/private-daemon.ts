@@ -43,7 +43,7 @@ export class PrivateDaemon {
     const sections: ConfigOverrides = {
       ...overrides,
       // No TCP listener and no discovery file: Docker finds this daemon by its socket only.
-      DEFAULT: { socket_path: socketPath, kuryr_uri: '', plugin_spec_dir: '', log_file: logFile, debug: 'True', ...overrides['DEFAULT'] },
+      DEFAULT: { socket_path: socketPath, kuryr_uri: '', plugin_spec_dir: '', log_file: logFile, debug: 'True', metrics_listen: '', ...overrides['DEFAULT'] },
     };
     writeFileSync(configFile, renderIni(sections), { mode: 0o600 });
     mkdirSync(dirname(logFile), { recursive: true });
