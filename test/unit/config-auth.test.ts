@@ -1,25 +1,11 @@
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type LoadOptions } from '../../src/config/index.js';
+import { configDirs } from './config-fixtures.js';
 import { KuryrError } from '../../src/errors.js';
 
-const root = mkdtempSync(join(tmpdir(), 'kuryr-config-auth-'));
-after(() => rmSync(root, { recursive: true, force: true }));
-let n = 0;
-function dir(files: Record<string, string | [string, number]> = {}): string {
-  const d = join(root, `t${n++}`);
-  mkdirSync(d, { recursive: true });
-  for (const [name, content] of Object.entries(files)) {
-    const [text, mode] = Array.isArray(content) ? content : [content, 0o600];
-    mkdirSync(join(d, name, '..'), { recursive: true });
-    writeFileSync(join(d, name), text);
-    chmodSync(join(d, name), mode);
-  }
-  return d;
-}
+const dir = configDirs('kuryr-config-auth-');
 const opts = (cloudsDir: string, extra: LoadOptions = {}): LoadOptions => ({
   defaultConfigFiles: [],
   defaultConfigDirs: [],

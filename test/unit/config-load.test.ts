@@ -1,26 +1,11 @@
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type LoadOptions } from '../../src/config/index.js';
+import { configDirs } from './config-fixtures.js';
 import { KuryrError } from '../../src/errors.js';
 
-const root = mkdtempSync(join(tmpdir(), 'kuryr-config-load-'));
-after(() => rmSync(root, { recursive: true, force: true }));
-let n = 0;
-/** A fresh directory with the given files (mode 0600 unless a mode is given). */
-function dir(files: Record<string, string | [string, number]> = {}): string {
-  const d = join(root, `t${n++}`);
-  mkdirSync(d, { recursive: true });
-  for (const [name, content] of Object.entries(files)) {
-    const [text, mode] = Array.isArray(content) ? content : [content, 0o600];
-    mkdirSync(join(d, name, '..'), { recursive: true });
-    writeFileSync(join(d, name), text);
-    chmodSync(join(d, name), mode);
-  }
-  return d;
-}
+const dir = configDirs('kuryr-config-load-');
 /** Hermetic: no default files, no real clouds.yaml, a fixed host name. */
 const opts = (extra: LoadOptions = {}): LoadOptions => ({ defaultConfigFiles: [], defaultConfigDirs: [], cloudsSearchDirs: [], hostname: 'node-1', ...extra });
 
