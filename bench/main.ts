@@ -62,7 +62,7 @@ async function main(): Promise<number> {
     settings,
     docker,
     counter: 'unavailable' in counter ? undefined : counter,
-    pools: new PoolProbe(createOpenStackClients(settings.config.neutron, silentLogger).neutron, settings.config.vifPool.min),
+    pools: new PoolProbe(createOpenStackClients(settings.config.neutron, silentLogger).neutron, settings.poolMin),
     signal: interrupt.signal,
     networks: { kuryr: { name: `${docker.runId}-off` }, kuryrPool: { name: `${docker.runId}-pool` }, bridge: { name: `${docker.runId}-bridge` } },
     notes,
@@ -113,7 +113,7 @@ async function main(): Promise<number> {
       pid,
       neutronRequestsCountedFrom: 'unavailable' in counter ? 'nowhere (not counted)' : counter.source,
       poolsActive: ctx.poolsActive,
-      poolConfig: settings.config.vifPool,
+      poolConfig: { ...settings.config.vifPool, poolsOnNetworkMin: settings.poolMin },
     },
     settings: {
       sequentialRuns: settings.sequentialRuns,

@@ -111,7 +111,8 @@ export async function createNetwork(ctx: BenchContext, mode: Mode, name: string)
   for (let attempt = 0; attempt < 3; attempt++) {
     ctx.signal.throwIfAborted();
     const subnet = randomSubnet();
-    const driverArgs = isKuryr(mode) ? ['-d', driver, '--ipam-driver', driver, '-o', `kuryr.pool=${mode === 'kuryrPool'}`] : ['-d', 'bridge'];
+    const poolArgs = mode === 'kuryrPool' ? ['-o', 'kuryr.pool=true', '-o', `kuryr.pool.min=${ctx.settings.poolMin}`] : ['-o', 'kuryr.pool=false'];
+    const driverArgs = isKuryr(mode) ? ['-d', driver, '--ipam-driver', driver, ...poolArgs] : ['-d', 'bridge'];
     result = await ctx.docker.timed(['network', 'create', ...driverArgs, '--subnet', subnet, '--label', ctx.docker.label, name]);
     if (result.ok || !/overlap|in use|already|conflict/i.test(result.error ?? '')) return result;
   }

@@ -116,6 +116,7 @@ export function formatText(report: BenchReport): string {
   const out: string[] = [];
   out.push(
     `Kuryr benchmark: driver ${report.daemon.driver} (pid ${report.daemon.pid ?? '?'}), ${report.machine.cpus} CPUs, ${report.startedAt}, ${Math.round(report.durationS)} s`,
+    `Pools: ${JSON.stringify(report.daemon.poolConfig)} (the pools-on network keeps poolsOnNetworkMin free ports: -o kuryr.pool.min)`,
     '',
   );
 

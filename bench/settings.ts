@@ -23,7 +23,9 @@ export interface BenchSettings {
   connectivityRuns: number;
   parallelContainers: number;
   networkRuns: number;
-  /** Bound on waiting for a pool to hold `ports_pool_min` free ports. */
+  /** The pools-on network's own pool size (`-o kuryr.pool.min`): sized for the parallel burst. */
+  poolMin: number;
+  /** Bound on waiting for the pool to hold poolMin free ports. */
   poolWarmTimeoutMs: number;
   jsonPath: string;
   htmlPath: string;
@@ -41,7 +43,9 @@ const ENV_HELP = `Environment:
   KURYR_BENCH_CONNECT_RUNS  time-to-connectivity samples per network (default 5)
   KURYR_BENCH_PARALLEL      containers started at once (default 30)
   KURYR_BENCH_NETWORK_RUNS  docker network create/rm per driver (default 5)
-  KURYR_BENCH_POOL_WAIT     seconds to wait for a pool to be warm (default 45)
+  KURYR_BENCH_POOL_MIN      free ports the pools-on network keeps (-o kuryr.pool.min; default: the
+                            parallel count, so the burst is served from the pool)
+  KURYR_BENCH_POOL_WAIT     seconds to wait for a pool to be warm (default 60)
   DOCKER                    docker CLI (default /usr/bin/docker)`;
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -84,7 +88,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): BenchSett
     connectivityRuns: positiveInt(env, 'KURYR_BENCH_CONNECT_RUNS', 5),
     parallelContainers: positiveInt(env, 'KURYR_BENCH_PARALLEL', 30),
     networkRuns: positiveInt(env, 'KURYR_BENCH_NETWORK_RUNS', 5),
-    poolWarmTimeoutMs: positiveInt(env, 'KURYR_BENCH_POOL_WAIT', 45) * 1000,
+    poolMin: positiveInt(env, 'KURYR_BENCH_POOL_MIN', positiveInt(env, 'KURYR_BENCH_PARALLEL', 30)),
+    poolWarmTimeoutMs: positiveInt(env, 'KURYR_BENCH_POOL_WAIT', 60) * 1000,
     jsonPath,
     htmlPath,
   };

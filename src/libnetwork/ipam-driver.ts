@@ -19,8 +19,8 @@ import { canonicalIp, cidrContains, firstFreeBlock, firstHost, ipVersion, parseC
 import { blockPoolId, parsePoolId } from './pool-id.js';
 import { PortCreateBatcher } from './port-batcher.js';
 import { isNeutronError, type DriverContext } from './context.js';
-import { DEVICE_OWNER, NETWORK_POOL_TAG, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, subnetPoolName } from './naming.js';
-import { parseNeutronOptions, type FamilyOptions } from './options.js';
+import { DEVICE_OWNER, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, poolSettingsFromTags, subnetPoolName } from './naming.js';
+import { parseNeutronOptions, type FamilyOptions, type PoolOptions } from './options.js';
 
 /** Kuryr's IPAM driver: Docker pools are Neutron subnet pools, addresses are Neutron ports. */
 /** A port IPAM created that no endpoint has claimed yet. */
@@ -231,7 +231,7 @@ export class KuryrIpamDriver implements IpamDriver {
   }
 
   /**
-   * A free pooled port, taken from memory (no Neutron call). Dual stack: Docker asks once per
+   * A free pooled port, taken from memory (no Neutron call unless the pool ran dry). Dual stack: Docker asks once per
    * family with the same MAC, and the second request gets the other address of the same port.
    */
   private async takePooled(subnet: Subnet, mac: string | undefined): Promise<Port | undefined> {
@@ -240,9 +240,10 @@ export class KuryrIpamDriver implements IpamDriver {
       const pending = this.pooledByMac.get(mac);
       if (pending && pending.fixed_ips.some((f) => f.subnet_id === subnet.id)) return pending;
     }
-    if (!(await this.poolingOn(subnet.network_id))) return undefined;
-    if (!pools.isFilling(subnet.network_id)) pools.enable(subnet.network_id, await state.networkSubnets(subnet.network_id));
-    const port = pools.take(subnet.network_id, subnet.id);
+    const settings = await this.poolSettings(subnet.network_id);
+    if (!(settings.enabled ?? this.ctx.config.vifPool.enabled)) return undefined;
+    if (!pools.isFilling(subnet.network_id)) pools.enable(subnet.network_id, await state.networkSubnets(subnet.network_id), settings.min);
+    const port = await pools.take(subnet.network_id, subnet.id);
     if (port && mac) {
       this.pooledByMac.set(mac, port);
       setTimeout(() => this.pooledByMac.delete(mac), 60_000).unref();
@@ -250,11 +251,10 @@ export class KuryrIpamDriver implements IpamDriver {
     return port;
   }
 
-  /** Pools per network: its `kuryr.pool:on|off` tag (from -o kuryr.pool) or else [vif_pool] enabled. */
-  private async poolingOn(networkId: string): Promise<boolean> {
+  /** A network's own pool settings, kept on its tags (from -o kuryr.pool, -o kuryr.pool.min). */
+  private async poolSettings(networkId: string): Promise<PoolOptions> {
     const net = await this.ctx.state.neutronNetwork(networkId);
-    const tag = net?.tags.find((t) => t.startsWith(NETWORK_POOL_TAG));
-    return tag ? tag === `${NETWORK_POOL_TAG}on` : this.ctx.config.vifPool.enabled;
+    return poolSettingsFromTags(net?.tags ?? []);
   }
 
   /**

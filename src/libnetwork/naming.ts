@@ -1,3 +1,4 @@
+import type { PoolOptions } from './options.js';
 /**
  * How Docker objects are named and tagged in Neutron. Kept identical to upstream kuryr-libnetwork so
  * that networks made by either implementation are managed by the other.
@@ -49,3 +50,25 @@ export const POOLED_PORT_NAME = 'kuryr-pooled-port';
 export const poolHostTag = (hostname: string) => `kuryr.pool.host:${hostname}`;
 /** On a Neutron network: pools on or off for it, as chosen with -o kuryr.pool=true|false. */
 export const NETWORK_POOL_TAG = 'kuryr.pool:';
+/** On a Neutron network: its pool's minimum, as chosen with -o kuryr.pool.min=N. */
+export const NETWORK_POOL_MIN_TAG = 'kuryr.pool.min:';
+/** Tags that carry a network's pool settings (a released adopted network drops them). */
+export const isNetworkPoolTag = (tag: string) => tag.startsWith(NETWORK_POOL_TAG) || tag.startsWith(NETWORK_POOL_MIN_TAG);
+
+/** The tags that keep a network's own pool settings in Neutron, so they survive a restart. */
+export function poolSettingTags(options: PoolOptions): string[] {
+  return [
+    ...(options.enabled === undefined ? [] : [`${NETWORK_POOL_TAG}${options.enabled ? 'on' : 'off'}`]),
+    ...(options.min === undefined ? [] : [`${NETWORK_POOL_MIN_TAG}${options.min}`]),
+  ];
+}
+
+export function poolSettingsFromTags(tags: string[]): PoolOptions {
+  const on = tags.find((t) => t.startsWith(NETWORK_POOL_TAG));
+  const min = tags.find((t) => t.startsWith(NETWORK_POOL_MIN_TAG));
+  const parsed = min === undefined ? NaN : Number(min.slice(NETWORK_POOL_MIN_TAG.length));
+  return {
+    ...(on === undefined ? {} : { enabled: on === `${NETWORK_POOL_TAG}on` }),
+    ...(Number.isInteger(parsed) && parsed >= 0 ? { min: parsed } : {}),
+  };
+}

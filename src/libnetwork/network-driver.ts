@@ -28,7 +28,8 @@ import {
   PORT_EXISTING_TAG,
   PORT_OWNED_TAG,
   PORT_POOLED_TAG,
-  NETWORK_POOL_TAG,
+  isNetworkPoolTag,
+  poolSettingTags,
   NET_TAG_LOW,
   SUBNETPOOL_EXISTING_TAG,
   SUBNET_NAME_PREFIX,
@@ -39,7 +40,7 @@ import {
   subnetName,
   subnetPoolName,
 } from './naming.js';
-import { genericOptions, parseNeutronOptions, parsePoolOption, type FamilyOptions, type NeutronOptions } from './options.js';
+import { genericOptions, parseNeutronOptions, parsePoolOptions, type FamilyOptions, type NeutronOptions } from './options.js';
 
 /** One address family of a CreateNetwork request, resolved before anything changes in Neutron. */
 interface FamilyPlan {
@@ -77,8 +78,8 @@ export class KuryrNetworkDriver implements NetworkDriver {
     const { neutron, state, logger } = this.ctx;
     const generic = genericOptions(req.Options);
     const opts = parseNeutronOptions(generic);
-    const poolChoice = parsePoolOption(generic);
-    const extraTags = poolChoice === undefined ? [] : [`${NETWORK_POOL_TAG}${poolChoice ? 'on' : 'off'}`];
+    const poolOptions = parsePoolOptions(generic);
+    const extraTags = poolSettingTags(poolOptions);
     const wantV6 = req.Options?.[OPT_ENABLE_IPV6] === true || req.Options?.[OPT_ENABLE_IPV6] === 'true';
     // Validate and resolve everything first: a bad request must change nothing in Neutron.
     const plans: FamilyPlan[] = [];
@@ -105,7 +106,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
     state.rememberNetwork(req.NetworkID, net);
     state.forgetSubnetList(net.id);
     for (const plan of plans) state.unreservePool(plan.poolId);
-    if (poolChoice ?? this.ctx.config.vifPool.enabled) this.ctx.pools.enable(net.id, await state.networkSubnets(net.id));
+    if (poolOptions.enabled ?? this.ctx.config.vifPool.enabled) this.ctx.pools.enable(net.id, await state.networkSubnets(net.id), poolOptions.min);
     return {};
   }
 
@@ -187,7 +188,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
       throw conflict(`Neutron network ${net.id} has shared=${net.shared} but neutron.net.shared=${opts.shared} was requested`);
     }
     const original = net.tags;
-    const tags = [...new Set([...net.tags.filter((t) => !t.startsWith(NETWORK_POOL_TAG)), ...idTags(dockerId), existingNetworkTag(dockerId), ...extraTags])];
+    const tags = [...new Set([...net.tags.filter((t) => !isNetworkPoolTag(t)), ...idTags(dockerId), existingNetworkTag(dockerId), ...extraTags])];
     await neutron.replaceTags('networks', net.id, tags);
     rollback.push(() => neutron.replaceTags('networks', net.id, original));
     return { ...net, tags };
@@ -300,7 +301,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
       }
     }
     // One tag at a time: a whole-list PUT could drop tags another host adds meanwhile.
-    const drop = current.tags.filter((t) => ours.has(t) || (!othersUseIt && t.startsWith(NETWORK_POOL_TAG)));
+    const drop = current.tags.filter((t) => ours.has(t) || (!othersUseIt && isNetworkPoolTag(t)));
     for (const tag of drop) await neutron.removeTag('networks', net.id, tag);
   }
 

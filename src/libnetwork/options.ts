@@ -81,8 +81,29 @@ export function genericOptions(options: Options | null | undefined): Record<stri
   return generic as Record<string, unknown>;
 }
 
-/** `-o kuryr.pool=true|false`: port pools for this network; undefined leaves it to [vif_pool] enabled. */
-export function parsePoolOption(generic: Record<string, unknown>): boolean | undefined {
-  const value = generic['kuryr.pool'];
-  return value === undefined ? undefined : parseBool('kuryr.pool', value);
+/** A network's own pool settings, from `-o kuryr.pool=true|false` and `-o kuryr.pool.min=N`. */
+export interface PoolOptions {
+  /** Undefined leaves it to [vif_pool] enabled. */
+  enabled?: boolean;
+  /** Free ports kept ready for this network; undefined leaves it to [vif_pool] ports_pool_min. */
+  min?: number;
+}
+
+/** More free ports than this per network would be a typo, not a burst. */
+export const MAX_POOL_MIN = 1000;
+const POOL_KEYS = new Set(['kuryr.pool', 'kuryr.pool.min']);
+
+export function parsePoolOptions(generic: Record<string, unknown>): PoolOptions {
+  for (const key of Object.keys(generic)) {
+    if (key.startsWith('kuryr.pool') && !POOL_KEYS.has(key)) throw invalidRequest(`unknown option ${key}; known: ${[...POOL_KEYS].join(', ')}`);
+  }
+  const enabled = generic['kuryr.pool'] === undefined ? undefined : parseBool('kuryr.pool', generic['kuryr.pool']);
+  const rawMin = generic['kuryr.pool.min'];
+  if (rawMin === undefined) return { enabled };
+  const min = typeof rawMin === 'number' || (typeof rawMin === 'string' && /^\d{1,6}$/.test(rawMin.trim())) ? Number(rawMin) : NaN;
+  if (!Number.isInteger(min) || min < 0 || min > MAX_POOL_MIN) {
+    throw invalidRequest(`option kuryr.pool.min=${JSON.stringify(rawMin)} must be a whole number from 0 to ${MAX_POOL_MIN}`);
+  }
+  if (enabled === false) throw invalidRequest('option kuryr.pool.min sizes a port pool, but kuryr.pool=false turns pools off for this network');
+  return { enabled: true, min };
 }

@@ -3,6 +3,7 @@ import { hostVethName } from '../binding/naming.js';
 import type { VifPoolConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Neutron, Port, Subnet } from '../openstack/neutron-types.js';
+import { NeutronError } from '../openstack/errors.js';
 import { isNeutronError } from './context.js';
 import { DEVICE_OWNER, PORT_OWNED_TAG, PORT_POOLED_TAG, POOLED_PORT_NAME, poolHostTag } from './naming.js';
 
@@ -11,6 +12,12 @@ interface NetworkPool {
   networkId: string;
   subnets: Subnet[];
   free: Port[];
+  /** Free ports to keep ready: [vif_pool] ports_pool_min, or the network's own -o kuryr.pool.min. */
+  min: number;
+  /** Takers waiting for a refill because the pool ran dry: the refill makes at least that many. */
+  waiting: number;
+  /** A bulk create went unanswered: Neutron may have made the ports anyway, so look before making more. */
+  unsure?: boolean;
   /** A refill under way, so concurrent takers do not start another. */
   refilling?: Promise<void>;
 }
@@ -43,12 +50,9 @@ export class PortPools {
 
   /** Rebuilds the free lists from Neutron's tags (at start) and starts the periodic refill. */
   async start(): Promise<void> {
-    const listed = await this.neutron.listPorts({ tags: [PORT_POOLED_TAG, poolHostTag(this.hostname)].join(','), device_id: '' });
-    // A port whose claim had not reached Neutron when the daemon died still has its host device:
-    // it serves a container, so it is not free.
-    const ports = listed.filter((p) => !existsSync(`/sys/class/net/${hostVethName(p.id)}`));
+    const ports = await this.freeInNeutron({});
     for (const port of ports) {
-      const pool = this.pools.get(port.network_id) ?? { networkId: port.network_id, subnets: [], free: [] };
+      const pool = this.pools.get(port.network_id) ?? { networkId: port.network_id, subnets: [], free: [], min: this.config.min, waiting: 0 };
       pool.free.push(port);
       this.pools.set(port.network_id, pool);
     }
@@ -67,9 +71,10 @@ export class PortPools {
   }
 
   /** Starts pooling a network's ports (CreateNetwork, or the first use after a restart). */
-  enable(networkId: string, subnets: Subnet[]): void {
-    const pool = this.pools.get(networkId) ?? { networkId, subnets, free: [] };
+  enable(networkId: string, subnets: Subnet[], min = this.config.min): void {
+    const pool = this.pools.get(networkId) ?? { networkId, subnets, free: [], min, waiting: 0 };
     pool.subnets = subnets;
+    pool.min = min;
     this.pools.set(networkId, pool);
     void this.refill(pool);
   }
@@ -80,16 +85,33 @@ export class PortPools {
   }
 
   /**
-   * Takes a free port with an address on this subnet, from memory: no Neutron call. Undefined when
-   * the pool is empty (the caller creates a port, as without pools); a refill starts either way.
+   * Takes a free port with an address on this subnet, from memory. When the pool has run dry but
+   * can fill, waits for the fill under way (or starts one): Docker asks for addresses one at a time
+   * per network, so a burst served by single creates would queue behind each of them, while one
+   * bulk create serves the next ports_pool_batch takers. Undefined when the pool cannot serve (no
+   * pool, or the fill failed): the caller creates a port, as without pools.
    */
-  take(networkId: string, subnetId: string): Port | undefined {
+  async take(networkId: string, subnetId: string): Promise<Port | undefined> {
     const pool = this.pools.get(networkId);
     if (!pool) return undefined;
+    let port = this.takeFree(pool, subnetId);
+    if (!port && pool.subnets.some((s) => s.id === subnetId)) {
+      pool.waiting++;
+      try {
+        await this.refill(pool);
+      } finally {
+        pool.waiting--;
+      }
+      if (this.pools.get(networkId) === pool) port = this.takeFree(pool, subnetId);
+    }
+    return port;
+  }
+
+  private takeFree(pool: NetworkPool, subnetId: string): Port | undefined {
     const index = pool.free.findIndex((p) => p.fixed_ips.some((f) => f.subnet_id === subnetId));
     const port = index >= 0 ? pool.free.splice(index, 1)[0] : undefined;
     if (port) this.taken.set(port.id, port);
-    if (pool.free.length < this.config.min) void this.refill(pool);
+    if (pool.free.length < pool.min) void this.refill(pool);
     return port;
   }
 
@@ -161,11 +183,15 @@ export class PortPools {
     return pool.refilling;
   }
 
-  /** Tops the pool up to ports_pool_min in bulk creates of ports_pool_batch. */
+  /**
+   * Tops the pool up to its minimum (and to the takers waiting on it) in bulk creates of
+   * ports_pool_batch, never past ports_pool_max.
+   */
   private async fill(pool: NetworkPool): Promise<void> {
     if (pool.subnets.length === 0) return;
     try {
-      while (this.pools.get(pool.networkId) === pool && pool.free.length < this.config.min) {
+      if (pool.unsure) await this.adoptStrays(pool);
+      while (this.pools.get(pool.networkId) === pool && pool.free.length < Math.max(pool.min, pool.waiting)) {
         const room = this.config.max > 0 ? this.config.max - pool.free.length : this.config.batch;
         const count = Math.min(this.config.batch, room);
         if (count <= 0) return;
@@ -189,7 +215,28 @@ export class PortPools {
       }
     } catch (err) {
       if (isNeutronError(err, 404)) this.pools.delete(pool.networkId); // the network is gone
-      else this.logger.warn({ err: err instanceof Error ? err.message : String(err), networkId: pool.networkId }, 'port pool refill failed; retrying later');
+      else {
+        if (err instanceof NeutronError && err.httpStatus === undefined) pool.unsure = true;
+        this.logger.warn({ err: err instanceof Error ? err.message : String(err), networkId: pool.networkId }, 'port pool refill failed; retrying later');
+      }
     }
+  }
+
+  /** Free pooled ports of this host in Neutron that the pool does not know (an unanswered create made them). */
+  private async adoptStrays(pool: NetworkPool): Promise<void> {
+    const known = new Set([...pool.free.map((p) => p.id), ...this.taken.keys()]);
+    const strays = (await this.freeInNeutron({ network_id: pool.networkId })).filter((p) => !known.has(p.id));
+    pool.free.push(...strays);
+    pool.unsure = false;
+    if (strays.length > 0) this.logger.info({ networkId: pool.networkId, ports: strays.length }, 'pooled ports from an unanswered create adopted');
+  }
+
+  /**
+   * This host's pooled ports that Neutron shows free. A port whose claim had not reached Neutron
+   * (the daemon died, or the claim is still under way) has its host device: it serves a container.
+   */
+  private async freeInNeutron(filter: { network_id?: string }): Promise<Port[]> {
+    const listed = await this.neutron.listPorts({ ...filter, tags: [PORT_POOLED_TAG, poolHostTag(this.hostname)].join(','), device_id: '' });
+    return listed.filter((p) => !existsSync(`/sys/class/net/${hostVethName(p.id)}`));
   }
 }

@@ -36,6 +36,8 @@ const hostile: [string, unknown, number][] = [
   ['NetworkDriver.CreateNetwork', { NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.5/24' }], IPv6Data: [] }, 400],
   ['NetworkDriver.CreateNetwork', { NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.0/24' }], IPv6Data: [], Options: { 'com.docker.network.generic': { 'neutron.net.uid': 'x' } } }, 400],
   ['NetworkDriver.CreateNetwork', { NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.0/24', Gateway: '10.9.9.9/24' }], IPv6Data: [] }, 400],
+  ['NetworkDriver.CreateNetwork', { NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.0/24' }], IPv6Data: [], Options: { 'com.docker.network.generic': { 'kuryr.pool.min': 'lots' } } }, 400],
+  ['NetworkDriver.CreateNetwork', { NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.0/24' }], IPv6Data: [], Options: { 'com.docker.network.generic': { 'kuryr.pool': 'false', 'kuryr.pool.min': '30' } } }, 400],
   ['NetworkDriver.CreateNetwork', { NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.123.231.0/24' }], IPv6Data: [] }, 404],
   ['NetworkDriver.CreateNetwork', { NetworkID: '$(reboot)', IPv4Data: [], IPv6Data: [] }, 400],
   ['NetworkDriver.CreateNetwork', { NetworkID: NET, IPv4Data: 'x'.repeat(100_000), IPv6Data: [] }, 400],

@@ -68,6 +68,7 @@ describe('upstream parity on addressing', () => {
       neutronCleanup.push(() => neutron.deleteNetwork(n.id));
       const s = await neutron.createSubnet({ network_id: n.id, ip_version: 4, cidr: `${prefix}.0/24`, name: `opsub${i}-${suffix}`, gateway_ip: `${prefix}.1` });
       const p = await neutron.createPort({ network_id: n.id, name: `opport${i}-${suffix}`, fixed_ips: [{ subnet_id: s.id, ip_address: `${prefix}.10` }] } as never);
+      neutronCleanup.push(() => neutron.deletePort(p.id));
       made.push({ n, s, p });
     }
     for (const i of [1, 2]) {

@@ -106,6 +106,24 @@ describe('port pools', () => {
     assert.ok(free.some((p) => p.fixed_ips[0]!.ip_address === ep.ip), 'its address comes from a port pooled before the restart');
   });
 
+  test('-o kuryr.pool.min sizes one network\'s pool (for its bursts) without the daemon\'s setting', async () => {
+    const sized = `kt-poolmin-${suffix}`;
+    const want = MIN + 7;
+    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', `${PREFIX.replace(/\.\d+$/, '.251')}.0/24`, '-o', `kuryr.pool.min=${want}`, sized);
+    try {
+      const [net] = await neutron.listNetworks({ tags: idTags(await dockerNetworkId(sized)).join(',') });
+      assert.ok(net!.tags.includes(`kuryr.pool.min:${want}`), 'the size is kept on the network, for restarts');
+      await eventually(`${want} free pooled ports`, async () => {
+        const free = await neutron.listPorts({ network_id: net!.id, tags: 'kuryr.port.pooled', device_id: '' });
+        return free.length >= want ? free : undefined;
+      }, 60_000, 500);
+      await docker('network', 'rm', sized);
+      assert.equal((await neutron.listPorts({ network_id: net!.id })).length, 0, 'drained on rm');
+    } finally {
+      await removeQuietly('network', sized);
+    }
+  });
+
   test('deleting the network drains its pool', async () => {
     await removeQuietly('container', ...containers);
     await docker('network', 'rm', NET);

@@ -151,3 +151,19 @@ test('a Neutron outage surfaces as a bounded, clear error in CreateEndpoint', as
   const { net } = drivers(neutron);
   await assert.rejects(net.createEndpoint({ NetworkID: NET, EndpointID: EP, Options: {}, Interface: { Address: '10.0.0.5/24' } }), (e: unknown) => e instanceof KuryrError && e.status === 502);
 });
+
+test('a dry pool whose bulk refill Neutron refuses hands out nothing (the caller creates its own port), and takers do not each retry it', async () => {
+  const subnet = { id: 'sub-1', network_id: 'net-1', cidr: '10.0.0.0/24' };
+  const { neutron, calls } = fakeNeutron({
+    createPorts: () => {
+      throw neutronError(409, 'OverQuota');
+    },
+  });
+  const pools = new PortPools(neutron, { enabled: true, min: 2, max: 0, batch: 4, updateFrequency: 60 }, 'host1', silentLogger);
+  pools.enable('net-1', [subnet as never]);
+  // Two takers arrive while the refill enable() started is failing: they wait for it rather than each creating.
+  const taken = await Promise.all([pools.take('net-1', 'sub-1'), pools.take('net-1', 'sub-1')]);
+  assert.deepEqual(taken, [undefined, undefined]);
+  assert.ok(calls.filter((c) => c.startsWith('createPorts')).length <= 2, `the failed refill and at most one retry: ${calls.join('; ')}`);
+  assert.ok(!calls.some((c) => !c.startsWith('createPorts')), `nothing but creates: ${calls.join('; ')}`);
+});

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { genericOptions, parseNeutronOptions } from '../../src/libnetwork/options.js';
+import { genericOptions, parseNeutronOptions, parsePoolOptions } from '../../src/libnetwork/options.js';
+import { poolSettingTags, poolSettingsFromTags } from '../../src/libnetwork/naming.js';
 import { KuryrError } from '../../src/errors.js';
 
 test('neutron.* options are read for both families, other keys ignored', () => {
@@ -31,4 +32,21 @@ test('generic options come from com.docker.network.generic and must be a map', (
   assert.deepEqual(genericOptions({ 'com.docker.network.generic': { a: 'b' } }), { a: 'b' });
   assert.deepEqual(genericOptions(null), {});
   assert.throws(() => genericOptions({ 'com.docker.network.generic': 'x' }), KuryrError);
+});
+
+test('-o kuryr.pool.min sizes one network\'s pool, turns pools on for it, and survives a restart on the network\'s tags', () => {
+  const sized = parsePoolOptions({ 'kuryr.pool.min': '30' });
+  assert.deepEqual(sized, { enabled: true, min: 30 });
+  assert.deepEqual(poolSettingTags(sized), ['kuryr.pool:on', 'kuryr.pool.min:30']);
+  assert.deepEqual(poolSettingsFromTags(['kuryr.net.uuid.lh:x', ...poolSettingTags(sized)]), sized);
+  assert.deepEqual(parsePoolOptions({ 'kuryr.pool': 'off' }), { enabled: false });
+  assert.deepEqual(poolSettingsFromTags([]), {}, 'no tags: [vif_pool] decides');
+});
+
+test('a pool size that is not a whole number in range, contradicts kuryr.pool=false, or is misspelt is refused', () => {
+  for (const bad of [{ 'kuryr.pool.min': '-1' }, { 'kuryr.pool.min': '2.5' }, { 'kuryr.pool.min': '1001' }, { 'kuryr.pool.min': '' }, { 'kuryr.pool.min': true }]) {
+    assert.throws(() => parsePoolOptions(bad), (e: unknown) => e instanceof KuryrError && /kuryr\.pool\.min/.test(e.message), JSON.stringify(bad));
+  }
+  assert.throws(() => parsePoolOptions({ 'kuryr.pool': 'false', 'kuryr.pool.min': '3' }), /kuryr\.pool=false/);
+  assert.throws(() => parsePoolOptions({ 'kuryr.pool.mni': '3' }), /kuryr\.pool\.min/);
 });
