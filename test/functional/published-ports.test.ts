@@ -7,6 +7,8 @@ import type { FloatingIp } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
 const cleanup: (() => Promise<unknown>)[] = [];
+/** Router interfaces on Kuryr subnets: Kuryr rightly refuses to delete a network with them, so they go first. */
+const detach: (() => Promise<unknown>)[] = [];
 const containers: string[] = [];
 const networks: string[] = [];
 
@@ -37,6 +39,7 @@ describe('published ports as floating IP port forwarding', () => {
   });
   after(async () => {
     await removeQuietly('container', ...containers);
+    for (const undo of detach) await undo().catch(() => undefined);
     await removeQuietly('network', ...networks);
     for (const undo of cleanup.reverse()) await undo().catch(() => undefined);
   });
@@ -48,7 +51,7 @@ describe('published ports as floating IP port forwarding', () => {
     const [n] = await neutron.listNetworks({ tags: idTags(await dockerNetworkId(net)).join(',') });
     const [s] = await neutron.listSubnets({ network_id: n!.id });
     await adminPut(`routers/${routerId}/add_router_interface`, { subnet_id: s!.id });
-    cleanup.push(() => adminPut(`routers/${routerId}/remove_router_interface`, { subnet_id: s!.id }));
+    detach.push(() => adminPut(`routers/${routerId}/remove_router_interface`, { subnet_id: s!.id }));
     const c = `kt-pubc-${suffix}`;
     containers.push(c);
     await docker('run', '-d', '--name', c, '--net', net, '-p', '8080:80', '-p', '5353:53/udp', IMAGE, 'sleep', '600');
