@@ -24,6 +24,8 @@ stop() {
 
 start() {
   npx tsc -p . --outDir "$out" >/dev/null || true   # others' half-written files must not block a build
+  # Names can hash to the same port: take the next free one.
+  while ss -Hltn "sport = :$port" | grep -q .; do port=$((port + 1)); done
   mkdir -p /run/kuryr /var/log/kuryr
   cat >"$conf" <<CONF
 [DEFAULT]
