@@ -238,6 +238,9 @@ export class KuryrNetworkDriver implements NetworkDriver {
         await this.releaseAdoptedNetwork(req.NetworkID, net);
         return {};
       }
+      // Docker releases the IPAM pool before this call; while ports (a pool's) remained, ReleasePool
+      // had to keep the subnet and its subnet pool, which go once the network has.
+      const pools = (await neutron.listSubnets({ network_id: net.id })).map((s) => s.subnetpool_id).filter((id): id is string => !!id);
       try {
         await neutron.deleteNetwork(net.id);
       } catch (err) {
@@ -248,16 +251,16 @@ export class KuryrNetworkDriver implements NetworkDriver {
           throw withContext(`delete network ${net.id} (ports not made by Kuryr remain on it)`, e);
         });
       }
+      for (const poolId of new Set(pools)) await this.deleteOrphanedPool(poolId);
       return {};
     });
   }
 
   private async deleteLeftoverPorts(networkId: string): Promise<void> {
     const { neutron, logger } = this.ctx;
-    for (const port of await neutron.listPorts({ network_id: networkId, tags: PORT_OWNED_TAG })) {
-      logger.warn({ portId: port.id, networkId }, 'deleting leftover Kuryr port of a removed Docker network');
-      await neutron.deletePort(port.id);
-    }
+    const leftovers = await neutron.listPorts({ network_id: networkId, tags: PORT_OWNED_TAG });
+    if (leftovers.length > 0) logger.warn({ portIds: leftovers.map((p) => p.id), networkId }, 'deleting leftover Kuryr ports of a removed Docker network');
+    await neutron.deletePorts(leftovers.map((p) => p.id));
   }
 
   /**
@@ -314,6 +317,8 @@ export class KuryrNetworkDriver implements NetworkDriver {
     const { neutron, config } = this.ctx;
     const [pool] = await neutron.listSubnetPools({ id: poolId });
     if (!pool || pool.is_default || !pool.name.startsWith(`${config.subnetpoolNamePrefix}-`) || pool.tags.includes(SUBNETPOOL_EXISTING_TAG)) return;
+    // RequestPool may just have handed it to a new Docker network with the same CIDR.
+    if (pool.prefixes.some((prefix) => this.ctx.state.reservedPools(parseCidr(prefix).text).includes(pool.id))) return;
     await neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
       // Still allocating for someone else: theirs to release.
       if (!isNeutronError(err, 409) && !isNeutronError(err, 412)) throw withContext(`delete subnet pool ${pool.id}`, err);

@@ -168,8 +168,9 @@ export class PortPools {
     this.pools.delete(networkId);
     this.defaultGroups.delete(networkId);
     await pool?.refilling?.catch(() => undefined);
-    const leftovers = await this.neutron.listPorts({ network_id: networkId, tags: PORT_POOLED_TAG, device_id: '' });
-    for (const port of leftovers) await this.neutron.deletePort(port.id);
+    // This host's free ports only: on a network other hosts share, theirs serve their pools.
+    const leftovers = await this.neutron.listPorts({ network_id: networkId, tags: [PORT_POOLED_TAG, poolHostTag(this.hostname)].join(','), device_id: '' });
+    await this.neutron.deletePorts(leftovers.map((p) => p.id));
   }
 
   private async refillAll(): Promise<void> {
@@ -206,7 +207,7 @@ export class PortPools {
         const created = await this.neutron.createPorts(Array.from({ length: count }, () => body));
         if (this.pools.get(pool.networkId) !== pool) {
           // Drained while we were creating: these ports belong to no pool.
-          for (const port of created) await this.neutron.deletePort(port.id);
+          await this.neutron.deletePorts(created.map((p) => p.id));
           return;
         }
         if (created[0] && !this.defaultGroups.has(pool.networkId)) this.defaultGroups.set(pool.networkId, created[0].security_groups);

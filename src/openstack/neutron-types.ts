@@ -174,6 +174,11 @@ export interface Neutron {
   updatePort(id: string, body: Partial<Port>, opts?: { ifRevision?: number }): Promise<Port>;
   /** 404 counts as success. */
   deletePort(id: string): Promise<void>;
+  /**
+   * Neutron has no bulk delete: several DELETEs at once (a few in flight, not all), so draining a
+   * large pool fits in Docker's call. All are tried; the first failure is thrown after.
+   */
+  deletePorts(ids: string[]): Promise<void>;
 
   /** PUT /{collection}/{id}/tags: replaces all tags in one call. */
   replaceTags(collection: TaggedCollection, id: string, tags: string[]): Promise<string[]>;

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { config, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, restartKuryr, uniq } from './harness.js';
-import { idTags } from '../../src/libnetwork/naming.js';
+import { idTags, subnetPoolName } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
@@ -129,5 +129,7 @@ describe('port pools', () => {
     await docker('network', 'rm', NET);
     assert.equal((await neutron.listPorts({ network_id: netId })).length, 0, 'no port left');
     assert.equal((await neutron.listNetworks({ id: netId })).length, 0, 'network deleted');
+    // Docker releases the IPAM pool while the pool's ports still hold the subnet: it goes after the network.
+    assert.deepEqual(await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, `${PREFIX}.0/24`) }), [], 'subnet pool deleted');
   });
 });
