@@ -23,6 +23,21 @@ export interface RequestCounter {
   between(from: RequestMark, to: RequestMark): Promise<number>;
 }
 
+/**
+ * A mark once the daemon has stopped sending: Kuryr finishes some Neutron work after Docker's call
+ * returned (a pooled port's scrub after `docker rm`), and that work belongs to the lifecycle measured.
+ */
+export async function markWhenIdle(counter: RequestCounter, quietMs = 300, boundMs = 15_000): Promise<RequestMark> {
+  const startedAt = Date.now();
+  let last = await counter.mark();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, quietMs));
+    const next = await counter.mark();
+    if (next.total === last.total || Date.now() - startedAt > boundMs) return next;
+    last = next;
+  }
+}
+
 /** Sum of every labelled series of one counter in Prometheus text format; undefined when absent. */
 export function sumMetric(exposition: string, name: string): number | undefined {
   let sum: number | undefined;

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import type { DockerCli, Timed } from './docker-cli.js';
 import type { PoolProbe, PoolWait } from './daemon-probe.js';
-import type { RequestCounter, RequestMark } from './neutron-requests.js';
+import { markWhenIdle, type RequestCounter, type RequestMark } from './neutron-requests.js';
 import type { BenchSettings } from './settings.js';
 
 export const MODES = ['kuryr', 'kuryrPool', 'bridge'] as const;
@@ -99,6 +99,11 @@ async function markIf(ctx: BenchContext, mode: Mode): Promise<RequestMark | unde
   return ctx.counter && isKuryr(mode) ? ctx.counter.mark() : undefined;
 }
 
+/** The closing mark of a measured span: after the daemon's background Neutron work of it. */
+async function closingMarkIf(ctx: BenchContext, mode: Mode): Promise<RequestMark | undefined> {
+  return ctx.counter && isKuryr(mode) ? markWhenIdle(ctx.counter) : undefined;
+}
+
 /** A /24 unlikely to collide with other users of the stack; a collision is retried. */
 function randomSubnet(): string {
   return `10.${128 + Math.floor(Math.random() * 120)}.${Math.floor(Math.random() * 256)}.0/24`;
@@ -151,7 +156,7 @@ export async function sequentialRuns(ctx: BenchContext, results: BenchResults): 
       const before = await markIf(ctx, mode);
       const run = await docker.timed(['run', '-d', '--name', name, '--net', ctx.networks[mode].name, '--label', docker.label, settings.image, 'sleep', '1d']);
       const rm = await docker.timed(['rm', '-f', name]);
-      const after = await markIf(ctx, mode);
+      const after = await closingMarkIf(ctx, mode);
       if (round < 0) {
         if (!run.ok) ctx.notes.push(`Warm-up docker run on ${MODE_LABELS[mode]} failed: ${run.error}`);
         continue;
@@ -223,7 +228,7 @@ export async function parallelStarts(ctx: BenchContext, results: BenchResults): 
     const rmStartedAt = performance.now();
     await Promise.all(names.map((name) => docker.timed(['rm', '-f', name])));
     const rmWallMs = performance.now() - rmStartedAt;
-    const after = await markIf(ctx, mode);
+    const after = await closingMarkIf(ctx, mode);
     results.parallel[mode] = {
       requested: names.length,
       started: started.length,
@@ -250,7 +255,7 @@ export async function networkLifecycles(ctx: BenchContext, results: BenchResults
       record(results.networks.create[mode], create);
       if (!create.ok) continue;
       record(results.networks.rm[mode], await docker.timed(['network', 'rm', name]));
-      const after = await markIf(ctx, mode);
+      const after = await closingMarkIf(ctx, mode);
       if (before && after && isKuryr(mode)) results.networks.neutronRequestsPerLifecycle[mode].push(await ctx.counter!.between(before, after));
     }
   }

@@ -17,7 +17,7 @@ port=$(( 23800 + $(printf '%s' "$name" | cksum | cut -d' ' -f1) % 100 ))
 
 stop() {
   if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
-    kill "$(cat "$pidf")"; for _ in $(seq 50); do kill -0 "$(cat "$pidf")" 2>/dev/null || break; sleep 0.1; done
+    kill "$(cat "$pidf")"; for _ in $(seq 150); do kill -0 "$(cat "$pidf")" 2>/dev/null || break; sleep 0.1; done
   fi
   rm -f "$pidf"
 }

@@ -20,6 +20,9 @@ import { createOpenStackClients, type OpenStackClients } from './openstack/index
 import type { Neutron } from './openstack/neutron-types.js';
 
 /** Extensions Kuryr cannot work without, and those that only enable features. */
+
+/** How long a stopping daemon waits for its background Neutron work. */
+const SHUTDOWN_DRAIN_MS = 10_000;
 export const REQUIRED_EXTENSIONS = ['subnet_allocation', 'standard-attr-tag', 'binding'] as const;
 export const OPTIONAL_EXTENSIONS = ['trunk', 'floating-ip-port-forwarding', 'dns-integration', 'dns-domain-ports', 'tag-ports-during-bulk-creation', 'security-group'] as const;
 
@@ -111,6 +114,9 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
       dnsNames?.close();
       ctx.pools.stop();
       await Promise.all([server.close(), metricsServer.close()]);
+      // Claims and scrubs still under way would otherwise be left for `kuryr gc`: give them a moment.
+      const bound = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_DRAIN_MS).unref());
+      await Promise.race([ctx.state.drainPending(), bound]);
     },
   };
 }

@@ -377,7 +377,7 @@ export class KuryrIpamDriver implements IpamDriver {
       pools.putBack(port); // taken by RequestAddress, never claimed by an endpoint
       return;
     }
-    if (pools.lastAddressReleased(port, ip)) await pools.release(port);
+    if (pools.lastAddressReleased(port, ip)) this.ctx.state.track(port.id, pools.releaseInBackground(port));
   }
 
   /** An adopted port goes back to how the operator made it: unbound, unowned, untagged by us. */

@@ -431,8 +431,13 @@ export class KuryrNetworkDriver implements NetworkDriver {
           state.updatePort(claimed);
           return claimed;
         } catch (err) {
-          if (isNeutronError(err, 412)) throw conflict(`pooled port ${keep.id} was claimed by another endpoint`);
-          throw err;
+          if (!isNeutronError(err, 412)) throw err;
+          // A retry after an unanswered PUT finds the revision moved on: by that very PUT, or by a rival.
+          const current = await neutron.getPort(keep.id);
+          if (current.device_id !== req.EndpointID) throw conflict(`pooled port ${keep.id} was claimed by another endpoint`);
+          state.learnVifBinding(current);
+          state.updatePort(current);
+          return current;
         } finally {
           pools.claimed(keep.id);
         }

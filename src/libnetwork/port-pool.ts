@@ -39,6 +39,8 @@ export class PortPools {
   private readonly taken = new Map<string, Port>();
   /** Addresses already released, per claimed port (dual stack). */
   private readonly released = new Map<string, Set<string>>();
+  /** Scrubs under way off Docker's critical path; a drain waits for them. */
+  private readonly releasing = new Set<Promise<void>>();
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -162,12 +164,26 @@ export class PortPools {
     pool.free.push(scrubbed);
   }
 
+  /**
+   * release() without Docker waiting for it: `docker rm` does not wait on Neutron. Until the scrub
+   * lands the port is not free; should the daemon die first, it still names the dead endpoint as its
+   * device and `kuryr gc` returns it.
+   */
+  releaseInBackground(port: Port): Promise<void> {
+    const work = this.release(port).catch((err: unknown) => {
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err), portId: port.id }, 'pooled port not returned to its pool; `kuryr gc` reconciles it');
+    });
+    this.releasing.add(work);
+    void work.finally(() => this.releasing.delete(work));
+    return work;
+  }
+
   /** DeleteNetwork: the network's free ports go, so Neutron can delete it. */
   async drain(networkId: string): Promise<void> {
     const pool = this.pools.get(networkId);
     this.pools.delete(networkId);
     this.defaultGroups.delete(networkId);
-    await pool?.refilling?.catch(() => undefined);
+    await Promise.all([pool?.refilling?.catch(() => undefined), ...this.releasing]);
     // This host's free ports only: on a network other hosts share, theirs serve their pools.
     const leftovers = await this.neutron.listPorts({ network_id: networkId, tags: [PORT_POOLED_TAG, poolHostTag(this.hostname)].join(','), device_id: '' });
     await this.neutron.deletePorts(leftovers.map((p) => p.id));
