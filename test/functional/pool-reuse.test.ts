@@ -82,8 +82,10 @@ describe('reused pooled ports', () => {
         // busybox ping -c 1 sends one echo: it gets a reply only if the path is open at start. The
         // second ping, once the agent has had time to wire the port, checks it stays open.
         await docker('run', '--name', name, '--net', NET, IMAGE, 'sh', '-c', `ping -i 0.1 -w 8 -c 1 ${peerIp} && sleep 3 && ping -c 1 -W 3 ${peerIp}`);
-      } catch (err) {
-        failures.push(`${name}: ${(err as Error).message.split('\n').slice(-2).join(' ')}`);
+      } catch {
+        const out = await docker('logs', name).catch((e: Error) => e.message);
+        const ip = await docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, name).catch(() => '?');
+        failures.push(`${name} (${ip}): ${out.replace(/\s+/g, ' ')}`);
       } finally {
         await removeQuietly('container', name);
       }
