@@ -545,6 +545,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
       const found = await state.endpointPort(req.EndpointID);
       if (!found) return {}; // already gone: Docker's rollbacks may repeat this call
       await state.settled(found.id);
+      await this.ctx.endpointObserver?.onEndpointDeleted?.(req.EndpointID);
       const port = (await state.endpointPort(req.EndpointID)) ?? found;
       await binder.unbind(port, req.EndpointID);
       // IPAM's ReleaseAddress deletes or releases the port; only a port the endpoint made itself goes here.
