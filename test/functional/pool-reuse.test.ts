@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { config, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, uniq } from './harness.js';
 import { idTags } from '../../src/libnetwork/naming.js';
+import type { Port } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
 const NET = `kt-reuse-${suffix}`;
@@ -39,12 +40,21 @@ describe('reused pooled ports', () => {
   });
 
   test('a free pooled port whose revision moved on after its release still serves the next container', async () => {
-    const first = `kt-reuse-a-${suffix}`;
-    containers.push(first);
-    await docker('run', '-d', '--name', first, '--net', NET, IMAGE, 'sleep', '900');
-    const ep = await endpointOf(first);
-    const port = await eventually('the claim', async () => (await neutron.listPorts({ network_id: netId, device_id: ep.endpointId }))[0]);
-    await docker('rm', '-f', first);
+    // Neutron lists the pool's ports before the daemon has its bulk create's answer: until then
+    // a container gets a port of its own, so take the first container whose port is pooled.
+    let port: Port | undefined;
+    for (let i = 0; i < 5 && !port; i++) {
+      const first = `kt-reuse-a${i}-${suffix}`;
+      containers.push(first);
+      await docker('run', '-d', '--name', first, '--net', NET, IMAGE, 'sleep', '900');
+      const ep = await endpointOf(first);
+      const p = await eventually('the claim', async () => (await neutron.listPorts({ network_id: netId, device_id: ep.endpointId }))[0]);
+      if (p.tags.includes('kuryr.port.pooled')) {
+        port = p;
+        await docker('rm', '-f', first);
+      }
+    }
+    assert.ok(port, 'a container got a pooled port');
     // What the agent's late status report on the old tap does: a new revision, no new owner.
     await neutron.updatePort(port.id, { description: 'touched while free' } as never);
 
