@@ -80,6 +80,10 @@ export class PortDnsNamer implements EndpointObserver {
   private readonly pending = new Map<string, Job>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** Endpoints of the running batch; those deleted meanwhile; dns_name updates under way. */
+  private readonly inBatch = new Set<string>();
+  private readonly deleted = new Set<string>();
+  private readonly updating = new Map<string, Promise<unknown>>();
   private idleWaiters: (() => void)[] = [];
   private closed = false;
 
@@ -107,6 +111,18 @@ export class PortDnsNamer implements EndpointObserver {
       // Called inside Join: nothing here may fail the attach.
       this.log.error({ err }, 'could not queue a port DNS name');
     }
+  }
+
+  /**
+   * A deleted endpoint's port is scrubbed and pooled right after: a name set later would stick to a
+   * free port (and bump its revision). Drops the waiting job, or cancels the running one.
+   */
+  async onEndpointDeleted(endpointId: string): Promise<void> {
+    this.pending.delete(endpointId);
+    if (!this.inBatch.has(endpointId)) return;
+    this.deleted.add(endpointId);
+    // Only the Neutron call is waited for: the batch may be asking Docker, which holds its locks now.
+    await this.updating.get(endpointId)?.catch(() => undefined);
   }
 
   /** Resolves once nothing is waiting or running (tests, shutdown). */
@@ -140,12 +156,18 @@ export class PortDnsNamer implements EndpointObserver {
     const now = Date.now();
     const due = [...this.pending.values()].filter((j) => j.dueAt <= now);
     for (const job of due) this.pending.delete(job.endpointId);
-    this.running = this.runBatch(due)
+    const batch = this.runBatch(due)
       .catch((err: unknown) => this.log.error({ err }, 'port DNS names: batch failed'))
       .finally(() => {
+        for (const job of due) {
+          this.inBatch.delete(job.endpointId);
+          this.deleted.delete(job.endpointId);
+        }
         this.running = undefined;
         this.schedule();
       });
+    for (const job of due) this.inBatch.add(job.endpointId);
+    this.running = batch;
   }
 
   private notifyIdle(): void {
@@ -190,7 +212,10 @@ export class PortDnsNamer implements EndpointObserver {
       }
       if (dnsName === job.currentDnsName) return;
       await job.settled;
-      await this.neutron.updatePort(job.portId, { dns_name: dnsName });
+      if (this.deleted.has(job.endpointId)) return;
+      const update = this.neutron.updatePort(job.portId, { dns_name: dnsName });
+      this.updating.set(job.endpointId, update);
+      await update.finally(() => this.updating.delete(job.endpointId));
       this.log.debug({ ...fields, dnsName }, 'port dns_name set');
     } catch (err) {
       if (err instanceof DockerApiError && err.httpStatus === 404) return; // the container went away meanwhile
@@ -216,7 +241,7 @@ export class PortDnsNamer implements EndpointObserver {
       this.log.info({ endpointId: job.endpointId, portId: job.portId, attempts: attempt, why }, 'gave up setting the port dns_name');
       return;
     }
-    if (this.closed || this.pending.has(job.endpointId)) return; // closed, or a newer Join queued it again
+    if (this.closed || this.pending.has(job.endpointId) || this.deleted.has(job.endpointId)) return; // closed, re-queued by a newer Join, or deleted
     this.pending.set(job.endpointId, { ...job, attempt, dueAt: Date.now() + this.delays[attempt]! });
   }
 }

@@ -25,6 +25,8 @@ export interface DriverContext {
 export interface EndpointObserver {
   /** `settled`: resolves once CreateEndpoint's background Neutron bookkeeping of the port is done. */
   onEndpointJoined(event: { endpointId: string; networkId: string; port: Port; settled: Promise<void> }): void;
+  /** DeleteEndpoint: nothing may touch the port once this resolves (it goes back to a pool). */
+  onEndpointDeleted?(endpointId: string): Promise<void>;
 }
 
 /** True when `err` is Neutron answering with this status (and error type, when given). */

@@ -20,6 +20,7 @@ import {
 } from './api.js';
 import { canonicalIp, cidrContains, cidrWithin, parseCidr, splitInterfaceAddress, type Cidr } from './cidr.js';
 import { isNeutronError, undo, type DriverContext } from './context.js';
+import { NeutronError } from '../openstack/errors.js';
 import { ExposedPorts } from './exposed-ports.js';
 import { PublishedPorts } from './published-ports.js';
 import {
@@ -422,35 +423,13 @@ export class KuryrNetworkDriver implements NetworkDriver {
     if (mac && keep.mac_address.toLowerCase() !== mac) body.mac_address = mac;
 
     if (keep.tags.includes(PORT_POOLED_TAG)) {
-      // One call claims a pooled port: owner, MAC and binding at once, and only at the revision the
-      // pool handed out, so no port ever serves two endpoints.
-      const claim = async (): Promise<Port> => {
-        try {
-          const claimed = await neutron.updatePort(keep.id, body, keep.revision_number === undefined ? undefined : { ifRevision: keep.revision_number });
-          state.learnVifBinding(claimed);
-          state.updatePort(claimed);
-          return claimed;
-        } catch (err) {
-          if (!isNeutronError(err, 412)) throw err;
-          // A retry after an unanswered PUT finds the revision moved on: by that very PUT, or by a rival.
-          const current = await neutron.getPort(keep.id);
-          if (current.device_id !== req.EndpointID) throw conflict(`pooled port ${keep.id} was claimed by another endpoint`);
-          state.learnVifBinding(current);
-          state.updatePort(current);
-          return current;
-        } finally {
-          pools.claimed(keep.id);
-        }
-      };
-      const binding = state.vifBinding(net.id);
-      if (!binding) {
-        // The first claim on a network tells how Neutron binds its ports on this host.
-        const claimed = await claim();
-        rollback.push(() => pools.release(claimed));
-        return { port: claimed };
-      }
-      rollback.push(async () => pools.putBack(keep));
-      return { port: { ...keep, ...body, ...binding } as Port, finish: claim };
+      // Claimed before the tap is plugged, never in the background: the agent wires a tap from what
+      // Neutron says of its port when it polls, and until the claim lands that is the previous
+      // container's MAC (or none bound), so its anti-spoofing rules would drop this container's
+      // traffic until it polls again after the claim: seconds, or the whole life of a short container.
+      const claimed = await this.claimPooled(keep, body, req.EndpointID);
+      rollback.push(() => pools.release(claimed));
+      return { port: claimed };
     }
 
     const record = async (): Promise<Port> => {
@@ -470,6 +449,40 @@ export class KuryrNetworkDriver implements NetworkDriver {
     }
     // IPAM created this port bound to this host with Docker's MAC: only bookkeeping is left.
     return { port: { ...keep, ...body } as Port, finish: record };
+  }
+
+  /**
+   * One call claims a pooled port: owner, MAC and binding at once, and only at a revision where it
+   * is free (If-Match), so no port ever serves two endpoints.
+   */
+  private async claimPooled(keep: Port, body: Partial<Port>, endpointId: string): Promise<Port> {
+    const { neutron, state, pools } = this.ctx;
+    let revision = keep.revision_number;
+    for (let attempt = 1; ; attempt++) {
+      let claimed: Port | undefined;
+      try {
+        claimed = await neutron.updatePort(keep.id, body, revision === undefined ? undefined : { ifRevision: revision });
+      } catch (err) {
+        // An unanswered PUT may have landed: look before retrying. Any other failure leaves the port
+        // taken: Docker's ReleaseAddress puts it back.
+        const unanswered = err instanceof NeutronError && err.httpStatus === undefined;
+        if (!isNeutronError(err, 412) && !(unanswered && attempt < CLAIM_ATTEMPTS)) throw err;
+        // A newer revision is not necessarily another claim: the agent's status reports on the
+        // port's previous tap bump it after the release's scrub. Only an owner is a conflict.
+        const current = await neutron.getPort(keep.id);
+        if (current.device_id === endpointId) claimed = current;
+        else if (current.device_id || attempt >= CLAIM_ATTEMPTS) {
+          pools.claimed(keep.id);
+          throw conflict(`pooled port ${keep.id} was claimed by another endpoint (${current.device_id.slice(0, 12) || 'its revision kept changing'})`);
+        } else revision = current.revision_number;
+      }
+      if (claimed) {
+        pools.claimed(keep.id);
+        state.learnVifBinding(claimed);
+        state.updatePort(claimed);
+        return claimed;
+      }
+    }
   }
 
   /** Another IPAM driver gave the address: the endpoint owns a port of its own. */
@@ -541,6 +554,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
       const found = await state.endpointPort(req.EndpointID);
       if (!found) return {}; // already gone: Docker's rollbacks may repeat this call
       await state.settled(found.id);
+      await this.ctx.endpointObserver?.onEndpointDeleted?.(req.EndpointID);
       const port = (await state.endpointPort(req.EndpointID)) ?? found;
       await binder.unbind(port, req.EndpointID);
       // IPAM's ReleaseAddress deletes or releases the port; only a port the endpoint made itself goes here.
@@ -601,6 +615,9 @@ export class KuryrNetworkDriver implements NetworkDriver {
     return this.exposed.revoke(req);
   }
 }
+
+/** Conditional claims of a pooled port before giving up while its revision keeps moving. */
+const CLAIM_ATTEMPTS = 5;
 
 /** How long after the first EndpointOperInfo of an endpoint answers come from memory. */
 const OPER_INFO_FROM_MEMORY_MS = 5_000;

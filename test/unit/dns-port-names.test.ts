@@ -149,3 +149,18 @@ test('a Neutron without dns-integration turns the feature off at the first refus
   await n.whenIdle();
   assert.equal(attempts, 1);
 });
+
+test('a deleted endpoint gets no name afterwards: its port goes back to a pool', async () => {
+  const docker = new FakeDocker();
+  docker.endpoints = { e1: { container: 'c1', name: 'gone' } };
+  const updates: [string, string][] = [];
+  const n = namer(docker, updates);
+  let settle!: () => void;
+  const settled = new Promise<void>((r) => (settle = r));
+  n.onEndpointJoined({ endpointId: 'e1', networkId: NET, port: port('p1'), settled });
+  await new Promise((r) => setTimeout(r, 20)); // e1's batch now waits for the claim to settle
+  await n.onEndpointDeleted('e1');
+  settle();
+  await n.whenIdle();
+  assert.deepEqual(updates, []);
+});
