@@ -8,11 +8,14 @@ import { open, stat } from 'node:fs/promises';
 import type { KuryrConfig } from '../src/config/types.js';
 
 export const NEUTRON_REQUESTS_METRIC = 'kuryr_neutron_requests_total';
+export const BACKGROUND_TASKS_METRIC = 'kuryr_background_tasks';
 
 /** An opaque point in the daemon's request history. */
 export interface RequestMark {
   atMs: number;
   total?: number;
+  /** The daemon's `kuryr_background_tasks` then, when it exposes it. */
+  busy?: number;
 }
 
 export interface RequestCounter {
@@ -33,7 +36,8 @@ export async function markWhenIdle(counter: RequestCounter, quietMs = 300, bound
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, quietMs));
     const next = await counter.mark();
-    if (next.total === last.total || Date.now() - startedAt > boundMs) return next;
+    const quiet = next.total === last.total && !next.busy;
+    if (quiet || Date.now() - startedAt > boundMs) return next;
     last = next;
   }
 }
@@ -61,7 +65,8 @@ class MetricsCounter implements RequestCounter {
   async mark(): Promise<RequestMark> {
     const res = await fetch(this.url, { signal: AbortSignal.timeout(5000) });
     // A counter not yet incremented has no series: that is zero, not "no metrics".
-    return { atMs: Date.now(), total: sumMetric(await res.text(), NEUTRON_REQUESTS_METRIC) ?? 0 };
+    const text = await res.text();
+    return { atMs: Date.now(), total: sumMetric(text, NEUTRON_REQUESTS_METRIC) ?? 0, busy: sumMetric(text, BACKGROUND_TASKS_METRIC) };
   }
 
   async between(from: RequestMark, to: RequestMark): Promise<number> {

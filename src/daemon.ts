@@ -80,6 +80,20 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     observe: metrics.observeDockerCall,
     callTimeoutSeconds: config.callTimeout,
   });
+  metrics.registerGauge<'network'>({
+    name: 'kuryr_port_pool_free_ports',
+    help: 'Free pooled ports ready for containers, by Neutron network.',
+    labelNames: ['network'],
+    collect: (gauge) => {
+      gauge.reset();
+      for (const [network, free] of ctx.pools.sizes()) gauge.set({ network }, free);
+    },
+  });
+  metrics.registerGauge({
+    name: 'kuryr_background_tasks',
+    help: 'Neutron work finishing after Docker was answered (claims, scrubs of released pooled ports).',
+    collect: (gauge) => gauge.set(ctx.state.pendingCount()),
+  });
   const server = new PluginServer(protocol, logger);
   const metricsServer = new MetricsServer(metrics, logger.child({ component: 'metrics' }));
   return {

@@ -4,6 +4,8 @@ import { probeNeutron } from '../daemon.js';
 import type { Logger } from '../log.js';
 import { metricsUrl, parseExposition, summarise, type ActivitySummary } from '../metrics/index.js';
 import { createOpenStackClients } from '../openstack/index.js';
+import type { Neutron } from '../openstack/neutron-types.js';
+import { PORT_POOLED_TAG, poolHostTag } from '../libnetwork/naming.js';
 import { unixJson } from './unix-http.js';
 
 export interface Check {
@@ -39,6 +41,7 @@ export async function statusChecks(config: KuryrConfig, logger: Logger): Promise
         ok: true,
         detail: missingOptional.length ? `optional extensions missing (features off): ${missingOptional.join(', ')}` : 'trunk, port forwarding, dns and bulk tagging available',
       });
+      checks.push(await poolCheck(neutron, config.hostname));
     } catch (err) {
       checks.push({ name: 'neutron', ok: false, detail: message(err) });
     }
@@ -74,6 +77,21 @@ export async function statusChecks(config: KuryrConfig, logger: Logger): Promise
   }
   checks.push(await activityCheck(config));
   return checks;
+}
+
+/** This host's port pools as Neutron holds them (so also while the daemon is down): free ports per network. */
+async function poolCheck(neutron: Neutron, hostname: string): Promise<Check> {
+  const free = await neutron.listPorts({ tags: [PORT_POOLED_TAG, poolHostTag(hostname)].join(','), device_id: '' });
+  if (free.length === 0) return { name: 'pools', ok: true, detail: `no free pooled ports for host ${hostname}` };
+  const perNetwork = new Map<string, number>();
+  for (const port of free) perNetwork.set(port.network_id, (perNetwork.get(port.network_id) ?? 0) + 1);
+  const names = new Map((await neutron.listNetworks({ id: [...perNetwork.keys()] })).map((n) => [n.id, n.name]));
+  return {
+    name: 'pools',
+    ok: true,
+    detail: `${free.length} free pooled port(s) for host ${hostname} on ${perNetwork.size} network(s)`,
+    lines: [...perNetwork].map(([id, count]) => `${String(count).padStart(5)}  ${names.get(id) ?? '?'} (${id})`),
+  };
 }
 
 /** What the daemon has done since it started, read from its metrics endpoint. */

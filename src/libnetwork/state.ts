@@ -238,6 +238,11 @@ export class NeutronState {
     await this.pending.get(portId);
   }
 
+  /** Background work under way (for metrics). */
+  pendingCount(): number {
+    return this.pending.size;
+  }
+
   /** Waits for all background work (shutdown, tests). */
   async drainPending(): Promise<void> {
     await Promise.all([...this.pending.values()]);

@@ -23,7 +23,7 @@ export const METRIC = {
 } as const;
 
 export interface GaugeDefinition<L extends string> {
-  /** Full metric name, `kuryr_` prefixed (e.g. `kuryr_port_pool_size`). */
+  /** Full metric name, `kuryr_` prefixed (e.g. `kuryr_port_pool_free_ports`). */
   name: string;
   help: string;
   labelNames?: readonly L[];
@@ -89,7 +89,7 @@ export class Metrics {
     else if (info.method === 'DELETE') this.#portsDeleted.inc(info.objects);
   };
 
-  /** Adds a gauge to this daemon's registry (the port pool's `kuryr_port_pool_size{network}`). */
+  /** Adds a gauge to this daemon's registry (the port pool's `kuryr_port_pool_free_ports{network}`). */
   registerGauge<L extends string = never>(def: GaugeDefinition<L>): Gauge<L> {
     if (!def.name.startsWith('kuryr_')) throw new TypeError(`metric ${def.name} must start with kuryr_`);
     const collect = def.collect;

@@ -1,9 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { config, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, restartKuryr, uniq } from './harness.js';
+import { fileURLToPath } from 'node:url';
+import { CONFIG_FILES, config, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, restartKuryr, sh, uniq } from './harness.js';
+import { parseExposition } from '../../src/metrics/index.js';
 import { idTags, subnetPoolName } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
 
+const KURYR_CLI = fileURLToPath(new URL('../../src/cli/kuryr.js', import.meta.url));
 const suffix = uniq();
 const NET = `kt-pool-${suffix}`;
 const PREFIX = `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
@@ -47,6 +50,16 @@ describe('port pools', () => {
       assert.equal(p.fixed_ips.length, 1);
       assert.equal(p.device_id, '');
     }
+  });
+
+  test('kuryr status and the metrics show the pool\'s free ports', async () => {
+    const out = await sh(process.execPath, [KURYR_CLI, ...CONFIG_FILES.flatMap((f) => ['--config-file', f]), 'status']).catch((err: { stdout?: string }) => err.stdout ?? '');
+    const line = new RegExp(`^ +(\\d+) +\\S+ \\(${netId}\\)$`, 'm').exec(out);
+    assert.ok(line && Number(line[1]) >= MIN, `kuryr status lists the pool:\n${out}`);
+    if (!config.metricsListen) return; // a daemon without metrics_listen
+    const text = await (await fetch(`http://${config.metricsListen}/metrics`)).text();
+    const gauge = parseExposition(text).find((s) => s.name === 'kuryr_port_pool_free_ports' && s.labels['network'] === netId);
+    assert.ok(gauge && gauge.value >= MIN, `kuryr_port_pool_free_ports{network="${netId}"} is ${gauge?.value}`);
   });
 
   test('a container takes a pooled port, which is then claimed for its endpoint, bound and ACTIVE', async () => {
