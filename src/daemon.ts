@@ -58,7 +58,8 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
   const tracedNeutron = tracedDependency(clients.neutron, 'Neutron', 'KURYR_ERR_NEUTRON');
   const binder = new Binder({ host: new IprouteHostNetwork(), config: config.binding, logger: logger.child({ component: 'binding' }) });
   const portBinder: PortBinder = {
-    bind: (port, network, endpointId) => binder.bind(port, network, endpointId),
+    bind: (port, network, endpointId, opts) => binder.bind(port, network, endpointId, opts),
+    activate: (port) => binder.activate(port),
     unbind: (port, endpointId) => binder.unbind(port, endpointId),
     containerIfName: (port) => containerIfName(port.id),
   };

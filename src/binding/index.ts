@@ -11,7 +11,7 @@ import { KuryrError, withContext } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Port } from '../openstack/neutron-types.js';
 import { op, type HostNetwork, type HostOp } from './host/types.js';
-import { containerIfName } from './naming.js';
+import { containerIfName, hostVethName, stagedVethName } from './naming.js';
 import { NESTED_MODES, nestedPlugOps, type NestedMode } from './nested.js';
 import { defaultVifDrivers, type VifDriverRegistry } from './registry.js';
 import { buildPlugRequest, type VifDriver, type VifPlugRequest } from './vif.js';
@@ -51,6 +51,8 @@ export class Binder {
   private readonly enabled: ReadonlySet<string>;
   private readonly linkIface: string;
   private readonly log: Logger;
+  /** Until the kernel says otherwise, devices are renamed while up (no carrier loss for the container). */
+  private liveRename = true;
 
   constructor(opts: BinderOptions) {
     this.host = opts.host;
@@ -62,9 +64,9 @@ export class Binder {
   }
 
   /** Creates the port's veth pair and plugs the host end per vif type. Idempotent. */
-  async bind(port: Port, network: { id: string; mtu?: number }, endpointId: string): Promise<BindResult> {
+  async bind(port: Port, network: { id: string; mtu?: number }, endpointId: string, opts: { staged?: boolean } = {}): Promise<BindResult> {
     this.requireEnabled('veth');
-    const vif = buildPlugRequest(port, network, endpointId);
+    const vif = buildPlugRequest(port, network, endpointId, opts);
     const driver = this.driverFor(port, vif);
     const ops: HostOp[] = [
       op.createVethPair({ host: vif.hostIfName, container: vif.containerIfName, mac: vif.mac, mtu: vif.mtu, hostUp: false }),
@@ -74,12 +76,28 @@ export class Binder {
     return { hostIfName: vif.hostIfName, containerIfName: vif.containerIfName };
   }
 
-  /** Unplugs per vif type, then deletes the host veth (and so its peer). Absent devices are success. */
+  /** A staged host end (bind with `staged`) takes its `tap` name, where the agent finds it. Idempotent. */
+  async activate(port: Port): Promise<void> {
+    const [from, to] = [stagedVethName(port.id), hostVethName(port.id)];
+    if (this.liveRename) {
+      try {
+        await this.run(`activate port ${port.id}`, [op.renameLink(from, to, { live: true })]);
+        return;
+      } catch (err) {
+        if (!/busy/i.test(err instanceof Error ? err.message : String(err))) throw err;
+        this.liveRename = false;
+        this.log.warn('this kernel renames only devices that are down (Linux < 6.2): a container may lose its first packets when its pooled port is activated');
+      }
+    }
+    await this.run(`activate port ${port.id}`, [op.renameLink(from, to, { live: false })]);
+  }
+
+  /** Unplugs per vif type, then deletes the host veth (and so its peer), staged or not. Absent devices are success. */
   async unbind(port: Port, endpointId: string): Promise<void> {
     const vif = buildPlugRequest(port, { id: port.network_id }, endpointId);
     const driver = this.drivers.get(vif.vifType);
     if (!driver) this.log.debug({ portId: port.id, vifType: vif.vifType }, 'no VIF driver for this vif type; only deleting the veth');
-    await this.run(`unbind port ${port.id}`, [...(driver?.unplug(vif) ?? []), op.deleteLink(vif.hostIfName)]);
+    await this.run(`unbind port ${port.id}`, [...(driver?.unplug(vif) ?? []), op.deleteLink(vif.hostIfName), op.deleteLink(stagedVethName(port.id))]);
   }
 
   /** Creates the container device on the VM's interface. Idempotent. */

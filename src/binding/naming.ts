@@ -33,6 +33,13 @@ function derive(prefix: string, id: string, what: string): string {
 
 /** Host end of a port's veth pair: `tap` + 11 chars of the port id. */
 export const hostVethName = (portId: string): string => derive('tap', portId, 'port id');
+/**
+ * Host end of a pooled port's veth while the port's claim is still on its way to Neutron. The Linux
+ * bridge agent wires (and filters) devices named `tap…` from what Neutron then says of the port,
+ * which until the claim lands is the previous container's MAC: so the device takes its `tap` name
+ * only once the claim has landed (Binder.activate).
+ */
+export const stagedVethName = (portId: string): string => derive('kst', portId, 'port id');
 /** Container end (Docker's SrcName, later renamed by Docker): `t_c` + 11 chars of the port id. */
 export const containerIfName = (portId: string): string => derive('t_c', portId, 'port id');
 /** The Neutron Linux bridge agent's bridge for a network: `brq` + 11 chars of the network id. */

@@ -5,7 +5,7 @@
 import type { Port } from '../openstack/neutron-types.js';
 import { KuryrError } from '../errors.js';
 import type { HostOp } from './host/types.js';
-import { assertIfName, containerIfName, hostVethName } from './naming.js';
+import { assertIfName, containerIfName, hostVethName, stagedVethName } from './naming.js';
 
 export interface VifDetails {
   /** `ovs_hybrid_plug`: put the tap in a per-port qbr bridge joined to OVS by a qvb/qvo veth. */
@@ -27,7 +27,7 @@ export interface VifPlugRequest {
   mtu: number;
   vifType: string;
   vifDetails: VifDetails;
-  /** `tap` + 11 chars of the port id. */
+  /** `tap` + 11 chars of the port id (`kst` while staged). */
   hostIfName: string;
   /** `t_c` + 11 chars of the port id. */
   containerIfName: string;
@@ -58,7 +58,7 @@ export function parseVifDetails(raw: Record<string, unknown> | undefined): VifDe
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** Builds the driver input from a Neutron port. Throws KURYR_ERR_BINDING on a port that cannot be plugged. */
-export function buildPlugRequest(port: Port, network: { id: string; mtu?: number }, endpointId: string): VifPlugRequest {
+export function buildPlugRequest(port: Port, network: { id: string; mtu?: number }, endpointId: string, opts: { staged?: boolean } = {}): VifPlugRequest {
   const mac = (port.mac_address ?? '').toLowerCase();
   if (!MAC_RE.test(mac)) throw new KuryrError('KURYR_ERR_BINDING', `port ${port.id} has no usable MAC address (${JSON.stringify(port.mac_address)})`);
   return {
@@ -70,7 +70,7 @@ export function buildPlugRequest(port: Port, network: { id: string; mtu?: number
     mtu: network.mtu || DEFAULT_MTU,
     vifType: port['binding:vif_type'] ?? 'unbound',
     vifDetails: parseVifDetails(port['binding:vif_details']),
-    hostIfName: hostVethName(port.id),
+    hostIfName: opts.staged ? stagedVethName(port.id) : hostVethName(port.id),
     containerIfName: containerIfName(port.id),
   };
 }

@@ -125,8 +125,8 @@ export type GcAction = { verb: GcVerb; why: string; update?: GcUpdate } & (
   | { kind: 'subnetpool'; pool: SubnetPool }
 );
 
-/** Host devices Kuryr names: `tap`/`t_c` + the first 11 characters of a Neutron port ID. */
-export const KURYR_DEVICE_RE = /^(tap|t_c)([0-9a-f]{8}-[0-9a-f]{2})$/;
+/** Host devices Kuryr names: `tap`/`t_c`/`kst` (staged tap) + the first 11 characters of a Neutron port ID. */
+export const KURYR_DEVICE_RE = /^(tap|t_c|kst)([0-9a-f]{8}-[0-9a-f]{2})$/;
 const EXPOSED_SUFFIX = exposedGroupName('');
 const KURYR_PORT_TAGS = [PORT_OWNED_TAG, PORT_ENDPOINT_TAG, PORT_EXISTING_TAG, PORT_POOLED_TAG];
 const POOL_HOST_PREFIX = poolHostTag('');
@@ -166,7 +166,7 @@ export function planGc(neutron: NeutronView, docker: DockerView, host: HostView,
     `changed ${Math.round(age(o) / 1000)} s ago, within the ${Math.round(policy.gracePeriodMs / 1000)} s grace period`;
 
   const sandboxed = new Set(host.devices.filter((d) => d.inSandbox).map((d) => d.name));
-  const inSandbox = (port: Port) => sandboxed.has(`tap${port.id.slice(0, 11)}`);
+  const inSandbox = (port: Port) => ['tap', 'kst'].some((prefix) => sandboxed.has(`${prefix}${port.id.slice(0, 11)}`));
   const portsByNetwork = new Map<string, Stamped<Port>[]>();
   for (const port of neutron.ports) portsByNetwork.set(port.network_id, [...(portsByNetwork.get(port.network_id) ?? []), port]);
   const verdicts = new Map<string, GcVerb>();

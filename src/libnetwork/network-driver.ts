@@ -353,7 +353,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
       port = claim.port;
       state.rememberEndpointPort(req.EndpointID, port);
       rollback.push(async () => state.forgetEndpoint(req.EndpointID));
-      await binder.bind(port, { id: net.id, mtu: net.mtu }, req.EndpointID);
+      await binder.bind(port, { id: net.id, mtu: net.mtu }, req.EndpointID, { staged: claim.staged === true });
       rollback.push(() => binder.unbind(port, req.EndpointID));
       if (claim.finish && config.neutron.vifPluggingIsFatal) {
         port = await claim.finish();
@@ -396,7 +396,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
     net: Network,
     addresses: string[],
     rollback: (() => Promise<unknown>)[],
-  ): Promise<{ port: Port; finish?: () => Promise<Port> }> {
+  ): Promise<{ port: Port; finish?: () => Promise<Port>; /** Bind under the staging name; finish activates it. */ staged?: boolean }> {
     const { neutron, state, config, pools } = this.ctx;
     const found: Port[] = [];
     for (const ip of addresses) {
@@ -423,10 +423,25 @@ export class KuryrNetworkDriver implements NetworkDriver {
     if (mac && keep.mac_address.toLowerCase() !== mac) body.mac_address = mac;
 
     if (keep.tags.includes(PORT_POOLED_TAG)) {
-      // Claimed before the tap is plugged, never in the background: the agent wires a tap from what
-      // Neutron says of its port when it polls, and until the claim lands that is the previous
-      // container's MAC (or none bound), so its anti-spoofing rules would drop this container's
-      // traffic until it polls again after the claim: seconds, or the whole life of a short container.
+      // The agent wires a tap from what Neutron says of its port when it polls, and until the claim
+      // lands that is the previous container's MAC (or none bound): its anti-spoofing rules would
+      // drop this container's traffic until it polls again after the claim, seconds or the whole
+      // life of a short container. So the agent must not see the tap before the claim has landed.
+      const binding = state.vifBinding(net.id);
+      if (binding?.['binding:vif_type'] === 'bridge') {
+        // Linux bridge agents find taps by name: the host end waits under another name (already in
+        // the bridge, so the container is reachable at once) and takes its tap name once the claim
+        // has landed. Docker does not wait for Neutron.
+        rollback.push(async () => pools.putBack(keep));
+        const finish = async (): Promise<Port> => {
+          const claimed = await this.claimPooled(keep, body, req.EndpointID);
+          await this.ctx.binder.activate(claimed);
+          return claimed;
+        };
+        return { port: { ...keep, ...body, ...binding } as Port, finish, staged: true };
+      }
+      // Other agents (or the first claim on a network, which tells how it binds): claimed before
+      // the tap is plugged.
       const claimed = await this.claimPooled(keep, body, req.EndpointID);
       rollback.push(() => pools.release(claimed));
       return { port: claimed };

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { hostVethName } from '../binding/naming.js';
+import { hostVethName, stagedVethName } from '../binding/naming.js';
 import type { VifPoolConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Neutron, Port, Subnet } from '../openstack/neutron-types.js';
@@ -254,6 +254,6 @@ export class PortPools {
    */
   private async freeInNeutron(filter: { network_id?: string }): Promise<Port[]> {
     const listed = await this.neutron.listPorts({ ...filter, tags: [PORT_POOLED_TAG, poolHostTag(this.hostname)].join(','), device_id: '' });
-    return listed.filter((p) => !existsSync(`/sys/class/net/${hostVethName(p.id)}`));
+    return listed.filter((p) => ![hostVethName(p.id), stagedVethName(p.id)].some((dev) => existsSync(`/sys/class/net/${dev}`)));
   }
 }

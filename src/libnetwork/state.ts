@@ -4,7 +4,9 @@ import { parsePoolId } from './pool-id.js';
 
 /** What the network driver needs from the host binding layer. */
 export interface PortBinder {
-  bind(port: Port, network: { id: string; mtu?: number }, endpointId: string): Promise<{ hostIfName: string; containerIfName: string }>;
+  /** `staged`: the host end waits under a name the Neutron agent ignores until `activate`. */
+  bind(port: Port, network: { id: string; mtu?: number }, endpointId: string, opts?: { staged?: boolean }): Promise<{ hostIfName: string; containerIfName: string }>;
+  activate(port: Port): Promise<void>;
   unbind(port: Port, endpointId: string): Promise<void>;
   /** The name of the container end Docker moves into the sandbox. */
   containerIfName(port: Port): string;

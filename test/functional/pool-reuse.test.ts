@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { config, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, uniq } from './harness.js';
+import { config, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, sh, uniq } from './harness.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
 
@@ -85,6 +85,15 @@ describe('reused pooled ports', () => {
   test('consecutive short-lived containers on reused pooled ports each get a reply to their first ping', async () => {
     // Enough probes to go round the pool more than once, so most of them get a reused port.
     const PROBES = Number(process.env['KURYR_TEST_REUSE_PROBES'] ?? 30);
+    // The previous test drained the pool, and a brand-new port's address reaches the peer's
+    // security-group filter only when the agent next refreshes it (seconds; what pools are for).
+    // Probe once the pool is warm again and the agent has let every free port's address in.
+    await eventually('a warm pool whose addresses the peer\'s filter admits', async () => {
+      const free = await neutron.listPorts({ network_id: netId, tags: 'kuryr.port.pooled', device_id: '' });
+      // The agent's security-group member sets (ipset NIPv4<group>): one address per line.
+      const members = new Set((await sh('ipset', ['list'])).split('\n').map((line) => line.trim()));
+      return free.length >= config.vifPool.min && free.every((p) => members.has(p.fixed_ips[0]!.ip_address)) ? true : undefined;
+    }, 120_000, 1000);
     const failures: string[] = [];
     for (let i = 0; i < PROBES; i++) {
       const name = `kt-reuse-q${i}-${suffix}`;

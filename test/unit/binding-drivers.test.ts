@@ -77,6 +77,58 @@ test('bridge bind creates the veth with the port MAC and network MTU, ensures br
   assert.equal((await host.getLink(BRQ))?.up, true);
 });
 
+test('a staged bind plugs the host end under a name the agent ignores; activate gives it its tap name, in the bridge and up; unbind removes either', async () => {
+  const KST = 'kst5f1a2b3c-4d';
+  const { host, binder } = setup();
+  const r = await binder.bind(port(), { id: NET_ID }, EP, { staged: true });
+  assert.deepEqual(r, { hostIfName: KST, containerIfName: TC });
+  assert.equal((await host.getLink(KST))?.master, BRQ, 'reachable before the claim lands');
+  assert.equal(await host.getLink(TAP), undefined, 'nothing named tap… for the agent yet');
+  const before = host.ipLines.length;
+  await binder.activate(port());
+  assert.deepEqual(host.ipLines.slice(before), [`link set dev ${KST} name ${TAP}`], 'renamed while up: the container keeps its carrier');
+  const tap = await host.getLink(TAP);
+  assert.equal(tap?.master, BRQ);
+  assert.equal(tap?.up, true);
+  assert.equal(await host.getLink(KST), undefined);
+  const after = host.ipLines.length;
+  await binder.activate(port());
+  assert.equal(host.ipLines.length, after, 'a second activate changes nothing');
+  await binder.unbind(port(), EP);
+  assert.deepEqual(names(host), [BRQ]);
+  await binder.bind(port(), { id: NET_ID }, EP, { staged: true });
+  await binder.unbind(port(), EP);
+  assert.deepEqual(names(host), [BRQ], 'a staged device that never got its name is removed too');
+});
+
+test('on a kernel that renames only devices that are down, activate falls back to down, rename, up', async () => {
+  const KST = 'kst5f1a2b3c-4d';
+  const { host, binder } = setup();
+  await binder.bind(port(), { id: NET_ID }, EP, { staged: true });
+  // The kernel refuses the first (live) rename only.
+  host.failOn(`link set dev ${KST} name ${TAP}`, 'RTNETLINK answers: Device or resource busy');
+  const apply = host.apply.bind(host);
+  host.apply = async (ops) => {
+    try {
+      return await apply(ops);
+    } finally {
+      host.clearFailures();
+    }
+  };
+  const before = host.ipLines.length;
+  await binder.activate(port());
+  assert.deepEqual(host.ipLines.slice(before), [`link set dev ${KST} name ${TAP}`, `link set ${KST} down`, `link set dev ${KST} name ${TAP}`, `link set ${TAP} up`]);
+  assert.equal((await host.getLink(TAP))?.up, true);
+});
+
+test('activate refuses to rename onto a device that already has the tap name, and changes nothing', async () => {
+  const { host, binder } = setup();
+  await binder.bind(port(), { id: NET_ID }, EP, { staged: true });
+  await host.createVethPair({ host: TAP, container: 'other0', mtu: 1500, hostUp: false });
+  await assert.rejects(binder.activate(port()), bindingError(/already exists/));
+  assert.ok(await host.getLink('kst5f1a2b3c-4d'), 'the staged device is left as it was');
+});
+
 test('bridge bind reuses an existing brq and leaves it alone when it is already up', async () => {
   const { host, binder } = setup();
   host.addLink(BRQ, { kind: 'bridge', up: true, mtu: 9000 });

@@ -11,7 +11,7 @@ import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Binder, containerIfName, hostVethName, linuxBridgeName, ovsHybridNames } from '../../src/binding/index.js';
+import { Binder, containerIfName, hostVethName, linuxBridgeName, ovsHybridNames, stagedVethName } from '../../src/binding/index.js';
 import { IprouteHostNetwork, type IprouteOptions } from '../../src/binding/host/index.js';
 import type { BindingConfig } from '../../src/config/types.js';
 import { KuryrError } from '../../src/errors.js';
@@ -150,6 +150,20 @@ describe('binding on a real kernel (fresh netns per test)', { skip }, () => {
     host.apply = async (ops) => { const r = await apply(ops); applied.push(r.processes); return r; };
     await binder.bind(port, { id: net }, 'ep-1');
     assert.deepEqual(applied, [0]);
+  });
+
+  test('a staged host end renamed to its tap name stays in brq, up, and paired with t_c', async () => {
+    const port = makePort(net);
+    await binder.bind(port, { id: net }, 'ep-1', { staged: true });
+    assert.equal(await link(ns, hostVethName(port.id)), undefined);
+    await binder.activate(port);
+    const tap = await link(ns, hostVethName(port.id));
+    assert.ok(tap?.flags.includes('UP'));
+    assert.equal(tap?.master, linuxBridgeName(net));
+    assert.equal(tap?.link, containerIfName(port.id));
+    assert.equal(await link(ns, stagedVethName(port.id)), undefined);
+    await binder.unbind(port, 'ep-1');
+    assert.equal(await link(ns, containerIfName(port.id)), undefined);
   });
 
   test('unbind deletes tap and t_c, keeps the agent-owned brq; a second unbind succeeds', async () => {

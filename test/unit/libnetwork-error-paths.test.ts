@@ -50,7 +50,7 @@ function neutronError(status: number, type: string): NeutronError {
   return new NeutronError({ method: 'POST', path: '/v2.0/x', httpStatus: status, type, neutronMessage: `${type} happened` });
 }
 
-const okBinder: PortBinder = { bind: async () => ({ hostIfName: 'tap', containerIfName: 't_c' }), unbind: async () => undefined, containerIfName: () => 't_c' };
+const okBinder: PortBinder = { bind: async () => ({ hostIfName: 'tap', containerIfName: 't_c' }), activate: async () => undefined, unbind: async () => undefined, containerIfName: () => 't_c' };
 
 function drivers(neutron: Neutron, binder = okBinder) {
   const pools = new PortPools(neutron, { enabled: false, min: 0, max: 0, batch: 1, updateFrequency: 60 }, 'host1', silentLogger);

@@ -60,6 +60,7 @@ export function namesOf(ops: readonly HostOp[]): string[] {
       case 'createVethPair': names.add(o.host).add(o.container); break;
       case 'setMaster': names.add(o.dev).add(o.master); break;
       case 'setNoMaster': case 'setUp': names.add(o.dev); break;
+      case 'renameLink': names.add(o.from).add(o.to); break;
       case 'createMacvlan': case 'createIpvlan': case 'createVlan': names.add(o.name).add(o.parent); break;
       case 'ovsAddPort': case 'ovsDelPort': names.add(o.port); break;
     }
@@ -114,6 +115,15 @@ const masterStep = (dev: string, master: string | undefined, undo?: Step): Step 
   master === undefined
     ? ipStep(`release ${dev} from its bridge`, `link set ${dev} nomaster`, (s) => { const l = s.links.get(dev); if (l) delete l.master; }, undo)
     : ipStep(`enslave ${dev} to ${master}`, `link set ${dev} master ${master}`, (s) => { const l = s.links.get(dev); if (l) l.master = master; }, undo);
+
+const renameStep = (from: string, to: string, undo?: Step): Step =>
+  ipStep(`rename ${from} to ${to}`, `link set dev ${from} name ${to}`, (s) => {
+    const l = s.links.get(from);
+    if (!l) return;
+    s.links.delete(from);
+    l.name = to;
+    s.links.set(to, l);
+  }, undo);
 
 const optMtu = (m: number | undefined) => (m === undefined ? '' : ` mtu ${m}`);
 
@@ -195,6 +205,22 @@ export function compile(ops: readonly HostOp[], state: HostState): Step[] {
         const dev = assertIfName(o.dev);
         if (need(dev, `cannot bring ${dev} up`).up) break;
         push(upStep(dev, !created.has(dev)));
+        break;
+      }
+      case 'renameLink': {
+        const from = assertIfName(o.from);
+        const to = assertIfName(o.to);
+        const f = s.links.get(from);
+        if (!f) {
+          if (s.links.has(to)) break;
+          throw bindingError(`cannot rename ${from} to ${to}: ${from} does not exist`);
+        }
+        if (s.links.has(to)) throw bindingError(`cannot rename ${from} to ${to}: ${to} already exists`);
+        // Before Linux 6.2 the kernel renames only a device that is down.
+        const wasUp = f.up && !o.live;
+        if (wasUp) push({ ...downStep(from), undo: upStep(from, false) });
+        push(renameStep(from, to, renameStep(to, from)));
+        if (wasUp) push(upStep(to, true));
         break;
       }
       case 'deleteLink': {

@@ -73,6 +73,7 @@ export type HostOp =
   | { op: 'setNoMaster'; dev: string }
   | { op: 'setUp'; dev: string }
   | { op: 'deleteLink'; name: string }
+  | { op: 'renameLink'; from: string; to: string; live: boolean }
   | ({ op: 'createMacvlan' } & MacvlanSpec)
   | ({ op: 'createIpvlan' } & IpvlanSpec)
   | ({ op: 'createVlan' } & VlanSpec)
@@ -90,6 +91,11 @@ export const op = {
   setUp: (dev: string): HostOp => ({ op: 'setUp', dev }),
   /** Absent = success. Deleting one end of a veth deletes both. */
   deleteLink: (name: string): HostOp => ({ op: 'deleteLink', name }),
+  /**
+   * Renames; done already when only `to` exists. Keeps its bridge. `live`: while up (Linux 6.2+);
+   * else down, rename, back up if it was (the peer briefly loses carrier).
+   */
+  renameLink: (from: string, to: string, opts: { live: boolean }): HostOp => ({ op: 'renameLink', from, to, live: opts.live }),
   createMacvlan: (spec: MacvlanSpec): HostOp => ({ op: 'createMacvlan', ...spec }),
   createIpvlan: (spec: IpvlanSpec): HostOp => ({ op: 'createIpvlan', ...spec }),
   createVlan: (spec: VlanSpec): HostOp => ({ op: 'createVlan', ...spec }),
