@@ -118,14 +118,20 @@ test('Neutron refusing the name is not retried; Docker being down is, and nothin
   assert.doesNotThrow(() => n.onEndpointJoined({ endpointId: 'e2', networkId: NET, port: port('p2'), settled: Promise.resolve() }));
 });
 
+/** Joins endpoint e1 on port p1 while CreateEndpoint's background claim is under way; returns what lands it. */
+function joinWhileClaiming(n: ReturnType<typeof namer>): () => void {
+  let land!: () => void;
+  const settled = new Promise<void>((resolve) => (land = resolve));
+  n.onEndpointJoined({ endpointId: 'e1', networkId: NET, port: port('p1'), settled });
+  return land;
+}
+
 test("the name is written only after CreateEndpoint's background update of the port has landed", async () => {
   const docker = new FakeDocker();
   docker.endpoints = { e1: { container: 'c1', name: 'web' } };
   const updates: [string, string][] = [];
   const n = namer(docker, updates);
-  let land!: () => void;
-  const settled = new Promise<void>((resolve) => (land = resolve));
-  n.onEndpointJoined({ endpointId: 'e1', networkId: NET, port: port('p1'), settled });
+  const land = joinWhileClaiming(n);
   await new Promise((r) => setTimeout(r, 30));
   assert.deepEqual(updates, [], 'a pooled claim (If-Match) must not be overtaken');
   land();
@@ -155,9 +161,7 @@ test('a deleted endpoint gets no name afterwards: its port goes back to a pool',
   docker.endpoints = { e1: { container: 'c1', name: 'gone' } };
   const updates: [string, string][] = [];
   const n = namer(docker, updates);
-  let settle!: () => void;
-  const settled = new Promise<void>((r) => (settle = r));
-  n.onEndpointJoined({ endpointId: 'e1', networkId: NET, port: port('p1'), settled });
+  const settle = joinWhileClaiming(n);
   await new Promise((r) => setTimeout(r, 20)); // e1's batch now waits for the claim to settle
   await n.onEndpointDeleted('e1');
   settle();
