@@ -40,6 +40,8 @@ export const hostVethName = (portId: string): string => derive('tap', portId, 'p
  * only once the claim has landed (Binder.activate).
  */
 export const stagedVethName = (portId: string): string => derive('kst', portId, 'port id');
+/** Every name a port's host end goes by (a device by either name is in use). */
+export const hostEndNames = (portId: string): string[] => [hostVethName(portId), stagedVethName(portId)];
 /** Container end (Docker's SrcName, later renamed by Docker): `t_c` + 11 chars of the port id. */
 export const containerIfName = (portId: string): string => derive('t_c', portId, 'port id');
 /** The Neutron Linux bridge agent's bridge for a network: `brq` + 11 chars of the network id. */

@@ -21,6 +21,7 @@
  * - a `<prefix>-<cidr>` subnet pool no subnet uses is deleted (never the operator's pools);
  * - a tap/t_c veth whose port is gone, or is an orphan, is deleted.
  */
+import { hostEndNames } from '../binding/naming.js';
 import { exposedGroupName } from '../libnetwork/exposed-ports.js';
 import {
   DEVICE_OWNER,
@@ -166,7 +167,7 @@ export function planGc(neutron: NeutronView, docker: DockerView, host: HostView,
     `changed ${Math.round(age(o) / 1000)} s ago, within the ${Math.round(policy.gracePeriodMs / 1000)} s grace period`;
 
   const sandboxed = new Set(host.devices.filter((d) => d.inSandbox).map((d) => d.name));
-  const inSandbox = (port: Port) => ['tap', 'kst'].some((prefix) => sandboxed.has(`${prefix}${port.id.slice(0, 11)}`));
+  const inSandbox = (port: Port) => hostEndNames(port.id).some((name) => sandboxed.has(name));
   const portsByNetwork = new Map<string, Stamped<Port>[]>();
   for (const port of neutron.ports) portsByNetwork.set(port.network_id, [...(portsByNetwork.get(port.network_id) ?? []), port]);
   const verdicts = new Map<string, GcVerb>();

@@ -34,6 +34,11 @@ export function isNeutronError(err: unknown, status: number, type?: string): err
   return err instanceof NeutronError && err.httpStatus === status && (type === undefined || err.type === type);
 }
 
+/** True when Neutron never answered (timeout, connection lost): the request may have been applied. */
+export function isUnanswered(err: unknown): err is NeutronError {
+  return err instanceof NeutronError && err.httpStatus === undefined;
+}
+
 /** Runs cleanup steps in reverse, logging (not throwing) their failures: the original error wins. */
 export async function undo(logger: Logger, steps: (() => Promise<unknown>)[], what: string): Promise<void> {
   for (const step of [...steps].reverse()) {

@@ -19,8 +19,7 @@ import {
   type StaticRoute,
 } from './api.js';
 import { canonicalIp, cidrContains, cidrWithin, parseCidr, splitInterfaceAddress, type Cidr } from './cidr.js';
-import { isNeutronError, undo, type DriverContext } from './context.js';
-import { NeutronError } from '../openstack/errors.js';
+import { isNeutronError, isUnanswered, undo, type DriverContext } from './context.js';
 import { ExposedPorts } from './exposed-ports.js';
 import { PublishedPorts } from './published-ports.js';
 import {
@@ -231,6 +230,9 @@ export class KuryrNetworkDriver implements NetworkDriver {
       const { neutron, state } = this.ctx;
       const net = await state.network(req.NetworkID);
       if (!net) return {};
+      // Docker releases the IPAM pool before this call; while ports (a pool's) remained, ReleasePool
+      // had to keep the subnet and its subnet pool, which go once the network has.
+      const subnetPools = new Set((await state.networkSubnets(net.id)).flatMap((s) => (s.subnetpool_id ? [s.subnetpool_id] : [])));
       state.forgetNetwork(req.NetworkID);
       state.forgetSubnetsOfNetwork(net.id);
       await this.ctx.pools.drain(net.id);
@@ -239,9 +241,6 @@ export class KuryrNetworkDriver implements NetworkDriver {
         await this.releaseAdoptedNetwork(req.NetworkID, net);
         return {};
       }
-      // Docker releases the IPAM pool before this call; while ports (a pool's) remained, ReleasePool
-      // had to keep the subnet and its subnet pool, which go once the network has.
-      const pools = (await neutron.listSubnets({ network_id: net.id })).map((s) => s.subnetpool_id).filter((id): id is string => !!id);
       try {
         await neutron.deleteNetwork(net.id);
       } catch (err) {
@@ -252,7 +251,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
           throw withContext(`delete network ${net.id} (ports not made by Kuryr remain on it)`, e);
         });
       }
-      for (const poolId of new Set(pools)) await this.deleteOrphanedPool(poolId);
+      for (const poolId of subnetPools) await this.deleteOrphanedPool(poolId);
       return {};
     });
   }
@@ -480,8 +479,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
       } catch (err) {
         // An unanswered PUT may have landed: look before retrying. Any other failure leaves the port
         // taken: Docker's ReleaseAddress puts it back.
-        const unanswered = err instanceof NeutronError && err.httpStatus === undefined;
-        if (!isNeutronError(err, 412) && !(unanswered && attempt < CLAIM_ATTEMPTS)) throw err;
+        if (!isNeutronError(err, 412) && !(isUnanswered(err) && attempt < CLAIM_ATTEMPTS)) throw err;
         // A newer revision is not necessarily another claim: the agent's status reports on the
         // port's previous tap bump it after the release's scrub. Only an owner is a conflict.
         const current = await neutron.getPort(keep.id);

@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
-import { hostVethName, stagedVethName } from '../binding/naming.js';
+import { hostEndNames } from '../binding/naming.js';
 import type { VifPoolConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Neutron, Port, Subnet } from '../openstack/neutron-types.js';
-import { NeutronError } from '../openstack/errors.js';
-import { isNeutronError } from './context.js';
+import { isNeutronError, isUnanswered } from './context.js';
 import { DEVICE_OWNER, PORT_OWNED_TAG, PORT_POOLED_TAG, POOLED_PORT_NAME, poolHostTag } from './naming.js';
 
 /** What one network's pool holds: free ports, ready to be claimed. */
@@ -233,7 +232,7 @@ export class PortPools {
     } catch (err) {
       if (isNeutronError(err, 404)) this.pools.delete(pool.networkId); // the network is gone
       else {
-        if (err instanceof NeutronError && err.httpStatus === undefined) pool.unsure = true;
+        if (isUnanswered(err)) pool.unsure = true;
         this.logger.warn({ err: err instanceof Error ? err.message : String(err), networkId: pool.networkId }, 'port pool refill failed; retrying later');
       }
     }
@@ -254,6 +253,6 @@ export class PortPools {
    */
   private async freeInNeutron(filter: { network_id?: string }): Promise<Port[]> {
     const listed = await this.neutron.listPorts({ ...filter, tags: [PORT_POOLED_TAG, poolHostTag(this.hostname)].join(','), device_id: '' });
-    return listed.filter((p) => ![hostVethName(p.id), stagedVethName(p.id)].some((dev) => existsSync(`/sys/class/net/${dev}`)));
+    return listed.filter((p) => !hostEndNames(p.id).some((dev) => existsSync(`/sys/class/net/${dev}`)));
   }
 }
