@@ -190,3 +190,24 @@ test('a pooled claim whose PUT went unanswered but landed is recognised, not ret
   assert.equal(recorded?.device_id, EP, 'the endpoint holds the port as Neutron has it');
   assert.equal(recorded?.revision_number, 4);
 });
+
+test('ports an unanswered bulk create made anyway are found by their tags before the pool makes more', async () => {
+  const subnet = { id: 'sub-1', network_id: 'net-1', cidr: '10.0.0.0/24' };
+  const made = ['p1', 'p2'].map((id) => ({ id, network_id: 'net-1', device_id: '', tags: ['kuryr.port.pooled', 'kuryr.pool.host:host1'], fixed_ips: [{ subnet_id: 'sub-1', ip_address: `10.0.0.${id.slice(1)}` }] }));
+  let creates = 0;
+  const { neutron, calls } = fakeNeutron({
+    createPorts: () => {
+      creates++;
+      // Neutron makes the ports but its answer never arrives.
+      throw new NeutronError({ method: 'POST', path: '/v2.0/ports', transport: 'no answer within 15 s (timeout)', timedOut: true });
+    },
+    listPorts: () => made,
+  });
+  const pools = new PortPools(neutron, { enabled: true, min: 1, max: 0, batch: 2, updateFrequency: 60 }, 'host1', silentLogger);
+  pools.enable('net-1', [subnet as never]);
+  const first = await pools.take('net-1', 'sub-1');
+  assert.equal(first, undefined, 'the unanswered refill gave nothing at the time');
+  const second = await pools.take('net-1', 'sub-1');
+  assert.ok(second && ['p1', 'p2'].includes(second.id), `a port of the unanswered create serves: ${calls.join('; ')}`);
+  assert.equal(creates, 1, 'no second create while those ports were free');
+});
