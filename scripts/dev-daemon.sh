@@ -13,7 +13,6 @@ out="dist-$name"
 conf="/tmp/kuryr-$name.conf"
 pidf="/run/kuryr/kuryr-$name.pid"
 log="/var/log/kuryr/kuryr-$name.log"
-port=$(( 23800 + $(printf '%s' "$name" | cksum | cut -d' ' -f1) % 100 ))
 
 stop() {
   if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
@@ -24,13 +23,11 @@ stop() {
 
 start() {
   npx tsc -p . --outDir "$out" >/dev/null || true   # others' half-written files must not block a build
-  # Names can hash to the same port: take the next free one.
-  while ss -Hltn "sport = :$port" | grep -q .; do port=$((port + 1)); done
   mkdir -p /run/kuryr /var/log/kuryr
   cat >"$conf" <<CONF
 [DEFAULT]
 socket_path = /run/docker/plugins/kuryr-$name.sock
-kuryr_uri = http://127.0.0.1:$port
+kuryr_uri =
 plugin_spec_dir =
 log_file = $log
 metrics_listen =

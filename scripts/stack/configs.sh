@@ -194,7 +194,7 @@ kuryr_conf() {
   cat <<EOF
 # Written by kuryr scripts/stack.sh
 [DEFAULT]
-kuryr_uri = http://127.0.0.1:23750
+# No kuryr_uri: Docker finds Kuryr on its root-only unix socket, /run/docker/plugins/kuryr.sock.
 capability_scope = local
 process_external_connectivity = True
 debug = False

@@ -129,7 +129,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, opti
     }
   }
   const auth = buildAuth(source, warn);
-  const neutron = buildNeutron(r, auth, source.kind === 'conf' ? {} : source.session);
+  const neutron = buildNeutron(r, auth, source.kind === 'conf' ? {} : source.session, warn);
 
   // --- Credentials in files others can read.
   for (const f of files) {
@@ -215,6 +215,28 @@ function checkHttpUrl(r: OptionReader, group: string, name: string, value: strin
   }
 }
 
+/**
+ * The TCP listener's scheme must say what it serves: an https:// URI without enable_ssl would be a
+ * plaintext listener Docker believes encrypted, and enable_ssl on http:// the reverse.
+ */
+function checkListenerSecurity(
+  r: OptionReader,
+  o: { kuryrUri: string; enableSsl: boolean; sslCaFile: string | undefined; sslAllowedClientNames: string[] },
+): void {
+  const where = (name: string) => r.lookup('DEFAULT', name)?.origin.where ?? 'default';
+  const https = o.kuryrUri.startsWith('https:');
+  if (https && !o.enableSsl) {
+    throw configError(`kuryr.conf: [DEFAULT] kuryr_uri = "${redactUrl(o.kuryrUri)}" is https but enable_ssl is False; set enable_ssl = True (with ssl_cert_file and ssl_key_file) or use http:// (${where('kuryr_uri')})`);
+  }
+  if (o.enableSsl && !https) {
+    const uri = o.kuryrUri ? `is "${redactUrl(o.kuryrUri)}"` : 'is empty';
+    throw configError(`kuryr.conf: [DEFAULT] enable_ssl is True but kuryr_uri ${uri}; TLS is served only on an https:// kuryr_uri (${where('enable_ssl')})`);
+  }
+  if (o.sslAllowedClientNames.length > 0 && !(o.enableSsl && o.sslCaFile)) {
+    throw configError(`kuryr.conf: [DEFAULT] ssl_allowed_client_names needs enable_ssl = True and ssl_ca_file: without client certificates there are no names to check (${where('ssl_allowed_client_names')})`);
+  }
+}
+
 function buildDefaults(r: OptionReader, args: ReturnType<typeof parseServerArgs>, options: LoadOptions, warn: (m: string) => void): Defaults {
   const D = 'DEFAULT';
   // Empty turns the TCP listener off: Docker then finds Kuryr only on its unix socket.
@@ -225,6 +247,8 @@ function buildDefaults(r: OptionReader, args: ReturnType<typeof parseServerArgs>
   const sslCertFile = r.str(D, 'ssl_cert_file')!;
   const sslKeyFile = r.str(D, 'ssl_key_file')!;
   const sslCaFile = r.str(D, 'ssl_ca_file') || undefined;
+  const sslAllowedClientNames = r.list(D, 'ssl_allowed_client_names');
+  checkListenerSecurity(r, { kuryrUri, enableSsl, sslCaFile, sslAllowedClientNames });
   if (enableSsl) {
     for (const name of ['ssl_cert_file', 'ssl_key_file', ...(sslCaFile ? ['ssl_ca_file'] : [])]) {
       const v = r.lookup(D, name)!;
@@ -232,7 +256,6 @@ function buildDefaults(r: OptionReader, args: ReturnType<typeof parseServerArgs>
         throw configError(`kuryr.conf: [DEFAULT] ${name} = "${v.value}" does not exist, and enable_ssl is True (${v.origin.where})`);
       }
     }
-    if (kuryrUri.startsWith('http:')) warn(`kuryr.conf: [DEFAULT] enable_ssl is True but kuryr_uri is ${kuryrUri}; Docker will be told https`);
   } else if (sslCaFile) {
     warn('kuryr.conf: [DEFAULT] ssl_ca_file is set but enable_ssl is False; it is ignored');
   }
@@ -267,6 +290,7 @@ function buildDefaults(r: OptionReader, args: ReturnType<typeof parseServerArgs>
     globalDefaultAddressSpace: r.str(D, 'global_default_address_space')!,
     processExternalConnectivity: r.bool(D, 'process_external_connectivity'),
     enableSsl,
+    sslAllowedClientNames,
     sslCertFile,
     sslKeyFile,
     subnetpoolNamePrefix: r.str(D, 'subnetpool_name_prefix')!,
@@ -331,7 +355,19 @@ function authFromConf(r: OptionReader, group: string, mainFile: string): AuthInp
   };
 }
 
-function buildNeutron(r: OptionReader, auth: NeutronConfig['auth'], fallback: SessionInput): NeutronConfig {
+/** Nova's own default: a container never waits forever for a port that never becomes ACTIVE. */
+export const VIF_PLUGGING_TIMEOUT_FATAL = 300;
+
+function vifPluggingTimeout(r: OptionReader, fatal: boolean, warn: (m: string) => void): number {
+  const seconds = r.int('neutron', 'vif_plugging_timeout')!;
+  if (!fatal || seconds > 0) return seconds;
+  if (r.isSet('neutron', 'vif_plugging_timeout')) {
+    warn(`kuryr.conf: [neutron] vif_plugging_timeout = 0 would let a container wait forever for its port with vif_plugging_is_fatal = True; using ${VIF_PLUGGING_TIMEOUT_FATAL} s (${r.origin('neutron', 'vif_plugging_timeout')?.where ?? 'default'})`);
+  }
+  return VIF_PLUGGING_TIMEOUT_FATAL;
+}
+
+function buildNeutron(r: OptionReader, auth: NeutronConfig['auth'], fallback: SessionInput, warn: (m: string) => void): NeutronConfig {
   const N = 'neutron';
   const pick = <T>(name: string, fromConf: () => T, fb: T | undefined): T => (r.isSet(N, name) || fb === undefined ? fromConf() : fb);
   const optStr = (name: string) => r.str(N, name) || undefined;
@@ -344,6 +380,7 @@ function buildNeutron(r: OptionReader, auth: NeutronConfig['auth'], fallback: Se
   if (certfile) tls.certfile = certfile;
   if (keyfile) tls.keyfile = keyfile;
 
+  const vifPluggingIsFatal = r.bool(N, 'vif_plugging_is_fatal');
   const out: NeutronConfig = {
     auth,
     tls,
@@ -352,8 +389,11 @@ function buildNeutron(r: OptionReader, auth: NeutronConfig['auth'], fallback: Se
     defaultSubnetpoolV4: r.str(N, 'default_subnetpool_v4')!,
     defaultSubnetpoolV6: r.str(N, 'default_subnetpool_v6')!,
     enableDhcp: r.bool(N, 'enable_dhcp'),
-    vifPluggingIsFatal: r.bool(N, 'vif_plugging_is_fatal'),
-    vifPluggingTimeout: r.int(N, 'vif_plugging_timeout')!,
+    vifPluggingIsFatal,
+    vifPluggingTimeout: vifPluggingTimeout(r, vifPluggingIsFatal, warn),
+    allowOtherProjects: r.bool(N, 'allow_other_projects'),
+    allowSharedNetworks: r.bool(N, 'allow_shared_networks'),
+    maxConcurrentRequests: r.int(N, 'max_concurrent_requests')!,
   };
   const region = pick('region_name', () => optStr('region_name'), fallback.regionName);
   if (region) out.regionName = region;

@@ -48,7 +48,9 @@ const OSLO_LOG_IGNORED = [
 ].map((n) => s(n, undefined, { ignored: 'oslo.log' }));
 
 export const DEFAULT_OPTS: readonly OptDef[] = [
-  s('kuryr_uri', 'http://127.0.0.1:23750', { envDefault: 'OS_KURYR_URI', help: 'URL Docker reaches the plugin on (TCP).' }),
+  // Upstream's default is http://127.0.0.1:23750. Any local user, and any container in the host's
+  // network namespace, can reach a TCP listener: the root-only unix socket is the default here.
+  s('kuryr_uri', '', { envDefault: 'OS_KURYR_URI', help: 'URL Docker reaches the plugin on over TCP (empty: none; only the unix socket).' }),
   s('capability_scope', 'local', { envDefault: 'CAPABILITY_SCOPE', choices: ['local', 'global'], normalize: (v) => v.trim().toLowerCase() }),
   s('local_default_address_space', 'no_address_space'),
   s('global_default_address_space', 'no_address_space'),
@@ -59,6 +61,7 @@ export const DEFAULT_OPTS: readonly OptDef[] = [
   s('ssl_cert_file', '/var/lib/kuryr/certs/cert.pem'),
   s('ssl_key_file', '/var/lib/kuryr/certs/key.pem'),
   s('ssl_ca_file', undefined, { help: 'CA bundle; when set, Docker must present a client certificate.' }),
+  { name: 'ssl_allowed_client_names', kind: 'list', default: '', help: 'With ssl_ca_file: the client certificate subject common names (CN) served; empty: any the CA signed.' },
   s('subnetpool_name_prefix', 'kuryrPool'),
   s('bindir', '/usr/libexec/kuryr'),
   s('pybasedir', undefined, { ignored: 'silent' }),
@@ -104,6 +107,7 @@ export const NEUTRON_OPTS: readonly OptDef[] = [
   s('default_subnetpool_v4', 'kuryr'),
   s('default_subnetpool_v6', 'kuryr6'),
   b('vif_plugging_is_fatal', 'False'),
+  // Upstream: 0 waits forever. With vif_plugging_is_fatal, Kuryr uses VIF_PLUGGING_TIMEOUT_FATAL instead.
   { name: 'vif_plugging_timeout', kind: 'int', default: '0', min: 0 },
   s('region_name'),
   s('endpoint_type', 'public', { choices: ['public', 'internal', 'admin'], normalize: normalizeInterface }),
@@ -119,6 +123,10 @@ export const NEUTRON_OPTS: readonly OptDef[] = [
   b('collect_timing', 'False', { ignored: 'silent' }),
   b('split_loggers', 'False', { ignored: 'silent' }),
   s('auth_section'),
+  // Kuryr-TS: project boundaries and load on Neutron.
+  b('allow_other_projects', 'False', { help: "Let neutron.net.*, neutron.subnet.* and neutron.pool.* name other projects' objects (Kuryr's own project and shared ones otherwise)." }),
+  b('allow_shared_networks', 'False', { help: 'Let -o neutron.net.shared=true create or adopt networks shared with every project.' }),
+  { name: 'max_concurrent_requests', kind: 'int', default: '16', min: 1, help: 'Neutron requests in flight at once; more wait their turn.' },
   ...AUTH_OPTS,
 ];
 

@@ -45,8 +45,14 @@ export interface NeutronConfig {
   defaultSubnetpoolV6: string;
   enableDhcp: boolean;
   vifPluggingIsFatal: boolean;
-  /** Seconds; 0 = wait forever. */
+  /** Seconds; 0 = wait forever (only when vif_plugging_is_fatal is off, where nothing waits). */
   vifPluggingTimeout: number;
+  /** neutron.net|subnet|pool.* may name objects of projects other than Kuryr's (and not shared). */
+  allowOtherProjects: boolean;
+  /** -o neutron.net.shared=true is allowed. */
+  allowSharedNetworks: boolean;
+  /** Neutron requests in flight at once. */
+  maxConcurrentRequests: number;
 }
 
 export interface BindingConfig {
@@ -95,6 +101,8 @@ export interface KuryrConfig {
   sslCertFile: string;
   sslKeyFile: string;
   sslCaFile?: string;
+  /** With sslCaFile: client certificate subject CNs allowed; empty: any certificate the CA signed. */
+  sslAllowedClientNames: string[];
   subnetpoolNamePrefix: string;
   /** Unix socket Docker finds the plugin on ("" disables it). */
   socketPath: string;

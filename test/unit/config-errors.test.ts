@@ -102,10 +102,10 @@ describe('a wrong option value gives one message naming option and file', () => 
   });
 
   it('rejects enable_ssl when the certificate file is missing', () => {
-    const path = confFile(`[DEFAULT]\nenable_ssl = true\nssl_cert_file = /nonexistent/cert.pem\n${AUTH}`);
+    const path = confFile(`[DEFAULT]\nkuryr_uri = https://127.0.0.1:23750\nenable_ssl = true\nssl_cert_file = /nonexistent/cert.pem\n${AUTH}`);
     assert.throws(
       () => loadConfig(['--config-file', path], {}, opts()),
-      new RegExp(`\\[DEFAULT\\] ssl_cert_file = "/nonexistent/cert.pem" does not exist, and enable_ssl is True \\(${path}:3\\)`),
+      new RegExp(`\\[DEFAULT\\] ssl_cert_file = "/nonexistent/cert.pem" does not exist, and enable_ssl is True \\(${path}:4\\)`),
     );
   });
 

@@ -83,7 +83,7 @@ describe('loadConfig with an upstream kuryr.conf', () => {
   it('applies every upstream default', () => {
     const d = dir({ 'kuryr.conf': UPSTREAM_SAMPLE });
     const c = loadConfig(['--config-file', join(d, 'kuryr.conf')], {}, opts());
-    assert.equal(c.kuryrUri, 'http://127.0.0.1:23750');
+    assert.equal(c.kuryrUri, '', 'no TCP listener unless configured: the root-only unix socket is the endpoint');
     assert.equal(c.capabilityScope, 'local');
     assert.equal(c.localDefaultAddressSpace, 'no_address_space');
     assert.equal(c.globalDefaultAddressSpace, 'no_address_space');
@@ -112,6 +112,9 @@ describe('loadConfig with an upstream kuryr.conf', () => {
       enableDhcp: true,
       vifPluggingIsFatal: false,
       vifPluggingTimeout: 0,
+      allowOtherProjects: false,
+      allowSharedNetworks: false,
+      maxConcurrentRequests: 16,
     });
     assert.deepEqual(auth, {
       authType: 'password',
