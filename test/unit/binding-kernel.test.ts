@@ -7,7 +7,7 @@ import { after, afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -216,14 +216,6 @@ describe('binding on a real kernel (fresh netns per test)', { skip }, () => {
         `external_ids:attached-mac=${port.mac_address.toLowerCase()}`, 'external_ids:iface-status=active', 'external_ids:vm-uuid=ep-7', 'external_ids:owner=kuryr'],
       ['--timeout=10', '--', '--if-exists', 'del-port', 'br-int', qvo],
     ]);
-  });
-
-  test('real Open vSwitch plug', async (t) => {
-    const missing: string[] = [];
-    await exec('ovs-vsctl', ['--version']).catch(() => missing.push('ovs-vsctl is not installed'));
-    await access('/sys/module/openvswitch').catch(() => missing.push('the openvswitch kernel module is not loaded/available'));
-    if (missing.length > 0) { t.skip(`cannot test against real OVS: ${missing.join('; ')}`); return; }
-    t.skip('OVS present but this suite does not start ovsdb-server/ovs-vswitchd; covered by the functional tests');
   });
 
   /** A parent device for nested modes: a dummy if the kernel has them, else one end of a veth. */
