@@ -68,5 +68,6 @@ describe('concurrent starts', () => {
     const afterRm = await kuryrObjects();
     assert.ok(afterRm.networks <= before.networks - 4, `the four networks are gone (${before.networks} -> ${afterRm.networks})`);
     assert.ok(afterRm.ports <= before.ports - 60, `the 60 ports are gone (${before.ports} -> ${afterRm.ports})`);
+    assert.ok(afterRm.pools <= before.pools - 4, `the four networks' subnet pools are gone (${before.pools} -> ${afterRm.pools})`);
   });
 });

@@ -31,6 +31,8 @@ async function run(name: string): Promise<void> {
 
 describe('port pools', () => {
   before(async () => {
+    // With an empty pool every assertion below about free ports would hold vacuously.
+    assert.ok(MIN > 0, `[vif_pool] ports_pool_min is ${MIN} in ${CONFIG_FILES.join(', ')}: these tests need a pool that keeps ports ready`);
     await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', `${PREFIX}.0/24`, '-o', 'kuryr.pool=true', NET);
     const id = await dockerNetworkId(NET);
     netId = (await neutron.listNetworks({ tags: idTags(id).join(',') }))[0]!.id;
@@ -52,11 +54,14 @@ describe('port pools', () => {
     }
   });
 
-  test('kuryr status and the metrics show the pool\'s free ports', async () => {
+  test('kuryr status and the metrics show the pool\'s free ports', async (t) => {
     const out = await sh(process.execPath, [KURYR_CLI, ...CONFIG_FILES.flatMap((f) => ['--config-file', f]), 'status']).catch((err: { stdout?: string }) => err.stdout ?? '');
     const line = new RegExp(`^ +(\\d+) +\\S+ \\(${netId}\\)$`, 'm').exec(out);
     assert.ok(line && Number(line[1]) >= MIN, `kuryr status lists the pool:\n${out}`);
-    if (!config.metricsListen) return; // a daemon without metrics_listen
+    if (!config.metricsListen) {
+      t.skip('the daemon under test has no metrics_listen: the pool gauge cannot be read');
+      return;
+    }
     const text = await (await fetch(`http://${config.metricsListen}/metrics`)).text();
     const gauge = parseExposition(text).find((s) => s.name === 'kuryr_port_pool_free_ports' && s.labels['network'] === netId);
     assert.ok(gauge && gauge.value >= MIN, `kuryr_port_pool_free_ports{network="${netId}"} is ${gauge?.value}`);
