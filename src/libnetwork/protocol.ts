@@ -57,7 +57,10 @@ export interface PluginReply {
 /** `timeout`: Docker was answered with an error at the deadline while the work went on. */
 export type CallOutcome = 'ok' | 'error' | 'timeout';
 
-/** Observes every call, for metrics. */
+/** The `method` a call to a path Kuryr does not implement is observed as: observers see a closed set of methods. */
+export const UNKNOWN_METHOD = 'unknown';
+
+/** Observes every call, for metrics; `method` is a route's (`NetworkDriver.Join`) or UNKNOWN_METHOD. */
 export type CallObserver = (call: { method: string; status: number; durationMs: number; outcome: CallOutcome; error?: string }) => void;
 
 export interface ProtocolOptions {
@@ -229,7 +232,8 @@ export class PluginProtocol {
     else if (error) this.logger.warn(fields, 'docker call failed');
     else this.logger.info(fields, 'docker call');
     if (reply.status === 200) this.logger.debug({ callId, method, response: reply.body }, 'docker call response');
-    this.observe?.({ method, status: reply.status, durationMs, outcome, error });
+    // Any path reaches here: only a known route names its own label, or callers could grow the metrics.
+    this.observe?.({ method: route ? method : UNKNOWN_METHOD, status: reply.status, durationMs, outcome, error });
     return reply;
   }
 

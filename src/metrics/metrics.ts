@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CallObserver } from '../libnetwork/protocol.js';
-import type { NeutronRequestInfo } from '../openstack/neutron.js';
+import { NEUTRON_RESOURCES, type NeutronRequestInfo } from '../openstack/neutron.js';
 
 type DockerCall = Parameters<CallObserver>[0];
 
@@ -21,6 +21,26 @@ export const METRIC = {
   portsCreated: 'kuryr_ports_created_total',
   portsDeleted: 'kuryr_ports_deleted_total',
 } as const;
+
+/**
+ * Every label value comes from a closed set, so no input (a caller's path, an odd answer from
+ * Neutron or a proxy in front of it) can add series: the registry's size is fixed by this code.
+ * Docker methods are closed by the protocol (an unknown path counts as `unknown`).
+ */
+const OTHER = 'other';
+const NEUTRON_METHODS: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']);
+/** The statuses Neutron (or a proxy) answers with in practice; 0 is "no answer". */
+const NEUTRON_STATUSES: ReadonlySet<number> = new Set([0, 200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 412, 413, 414, 415, 429, 500, 501, 502, 503, 504]);
+
+function closedLabel(value: string, known: ReadonlySet<string>): string {
+  return known.has(value) ? value : OTHER;
+}
+
+/** A status outside NEUTRON_STATUSES keeps only its class (`4xx`), which `kuryr status` still reads. */
+function statusLabel(status: number): string {
+  if (NEUTRON_STATUSES.has(status)) return String(status);
+  return status >= 100 && status <= 599 ? `${Math.floor(status / 100)}xx` : OTHER;
+}
 
 export interface GaugeDefinition<L extends string> {
   /** Full metric name, `kuryr_` prefixed (e.g. `kuryr_port_pool_free_ports`). */
@@ -81,10 +101,12 @@ export class Metrics {
 
   /** For NeutronClient's `onRequest`. */
   readonly observeNeutronRequest = (info: NeutronRequestInfo): void => {
-    this.#neutronRequests.inc({ resource: info.resource, method: info.method, status: String(info.status) });
-    this.#neutronRequestDuration.observe({ resource: info.resource, method: info.method }, info.durationMs / 1000);
+    const resource = closedLabel(info.resource, NEUTRON_RESOURCES);
+    const method = closedLabel(info.method, NEUTRON_METHODS);
+    this.#neutronRequests.inc({ resource, method, status: statusLabel(info.status) });
+    this.#neutronRequestDuration.observe({ resource, method }, info.durationMs / 1000);
     const succeeded = info.status >= 200 && info.status < 300;
-    if (!succeeded || info.resource !== 'ports' || info.objects === undefined) return;
+    if (!succeeded || resource !== 'ports' || info.objects === undefined) return;
     if (info.method === 'POST') this.#portsCreated.inc(info.objects);
     else if (info.method === 'DELETE') this.#portsDeleted.inc(info.objects);
   };

@@ -113,10 +113,11 @@ export function summarise(samples: Sample[]): ActivitySummary {
       const key = `${labels['method']} ${labels['resource']}`;
       let s = neutron.get(key);
       if (!s) neutron.set(key, (s = { method: labels['method'] ?? '', resource: labels['resource'] ?? '', requests: 0, refused: 0, failed: 0 }));
-      const status = Number(labels['status']);
+      // A status label is a code (`404`), a class (`4xx`) or 0 (no answer): its first digit says which.
+      const status = labels['status'] ?? '';
       s.requests += value;
-      if (status >= 400 && status < 500) s.refused += value;
-      else if (status === 0 || status >= 500) s.failed += value;
+      if (status.startsWith('4')) s.refused += value;
+      else if (status === '0' || status.startsWith('5')) s.failed += value;
     } else if (name === METRIC.portsCreated) {
       portsCreated += value;
     } else if (name === METRIC.portsDeleted) {
