@@ -30,6 +30,6 @@ export function createOpenStackClients(
     endpointOverride: cfg.endpointOverride,
     logger,
   });
-  const neutron = new NeutronClient({ session, logger, onRequest: opts.onRequest });
+  const neutron = new NeutronClient({ session, logger, onRequest: opts.onRequest, maxConcurrentRequests: cfg.maxConcurrentRequests });
   return { session, neutron };
 }

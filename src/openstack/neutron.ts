@@ -29,9 +29,23 @@ import { requestIdOf, type Attempt, type KeystoneSession } from './keystone.js';
 
 /** DELETEs in flight at once in deletePorts: quick for a drain, gentle on a small Neutron. */
 const PARALLEL_DELETES = 6;
+
+/** The collections this client's paths start with (`/v2.0/<collection>`): the metrics' `resource` label values. */
+export const NEUTRON_RESOURCES: ReadonlySet<string> = new Set([
+  'extensions',
+  'networks',
+  'subnets',
+  'subnetpools',
+  'ports',
+  'security-groups',
+  'security-group-rules',
+  'trunks',
+  'floatingips',
+]);
+
 export interface NeutronRequestInfo {
   method: string;
-  /** First path segment after /v2.0 (`ports`, `networks`, `trunks`...): a low-cardinality label. */
+  /** First path segment after /v2.0 (`ports`, `networks`, `trunks`...), one of NEUTRON_RESOURCES. */
   resource: string;
   /** HTTP status; 0 when there was no answer. */
   status: number;
@@ -51,6 +65,50 @@ export interface NeutronClientOptions {
   onRequest?: (info: NeutronRequestInfo) => void;
   /** Delays before each retry of an idempotent request; its length is the retry count. Default [200, 500]. */
   retryBackoffMs?: number[];
+  /** Requests in flight at once (`[neutron] max_concurrent_requests`); the rest wait their turn. Default 16. */
+  maxConcurrentRequests?: number;
+}
+
+const DEFAULT_MAX_CONCURRENT = 16;
+/**
+ * Requests that may wait for a slot, per slot. Each waiter is a Docker call or background task
+ * under way; past this many (a flood of calls, each asking Neutron), a request is refused at once
+ * rather than queued: at the back of such a queue it would not be answered within Docker's 30 s.
+ */
+const WAITING_PER_SLOT = 64;
+
+/**
+ * At most `size` requests in flight; the rest wait in arrival order, and no more than `maxWaiting`
+ * of them. A request holds its slot from its first attempt to its last (retries included).
+ */
+class RequestSlots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(
+    readonly size: number,
+    readonly maxWaiting: number,
+  ) {
+    this.#free = size;
+  }
+
+  /** Resolves once a slot is the caller's; false (at once) when `maxWaiting` requests already wait. */
+  async take(): Promise<boolean> {
+    if (this.#free > 0) {
+      this.#free--;
+      return true;
+    }
+    if (this.#waiting.length >= this.maxWaiting) return false;
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    return true;
+  }
+
+  /** Hands the slot to the longest waiter, or frees it. */
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
 }
 
 const RETRY_STATUSES = new Set([502, 503, 504]);
@@ -102,6 +160,7 @@ export class NeutronClient implements Neutron {
   readonly #log: Logger;
   readonly #onRequest: ((info: NeutronRequestInfo) => void) | undefined;
   readonly #backoff: number[];
+  readonly #slots: RequestSlots;
   #requests = 0;
   #warnedDroppedTags = false;
 
@@ -110,6 +169,8 @@ export class NeutronClient implements Neutron {
     this.#log = (opts.logger ?? silentLogger).child({ component: 'neutron' });
     this.#onRequest = opts.onRequest;
     this.#backoff = opts.retryBackoffMs ?? [200, 500];
+    const slots = opts.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT;
+    this.#slots = new RequestSlots(slots, slots * WAITING_PER_SLOT);
   }
 
   get requestCount(): number {
@@ -118,8 +179,29 @@ export class NeutronClient implements Neutron {
 
   // ---- mechanics ---------------------------------------------------------------------------
 
-  /** Sends one logical request (with retries for idempotent methods); returns any HTTP answer. */
+  /**
+   * Sends one logical request in a slot of its own. The slot is held through retries and their
+   * backoff: a retry keeps its place, and while Neutron answers 502/503/504 Kuryr does not add
+   * requests. Each attempt keeps its own timeout, counted from when it is sent.
+   */
   async #send(method: HttpMethod, path: string, opts: CallOptions = {}): Promise<HttpResponse> {
+    if (!(await this.#slots.take())) {
+      throw new KuryrError(
+        'KURYR_ERR_NEUTRON',
+        `Neutron ${method} ${pathOnly(path)}: not sent: ${this.#slots.maxWaiting} requests already wait for one of the ${this.#slots.size} ` +
+          'Neutron requests in flight ([neutron] max_concurrent_requests)',
+        { status: 503 },
+      );
+    }
+    try {
+      return await this.#attempts(method, path, opts);
+    } finally {
+      this.#slots.give();
+    }
+  }
+
+  /** One logical request: retried for idempotent methods on no answer and 502/503/504; returns any HTTP answer. */
+  async #attempts(method: HttpMethod, path: string, opts: CallOptions): Promise<HttpResponse> {
     const idempotent = opts.retry !== false && (method === 'GET' || method === 'PUT' || method === 'DELETE' || method === 'HEAD');
     const resource = pathOnly(path).split('/')[2] ?? '';
     const objects = objectsAffected(method, path, opts.body);

@@ -7,7 +7,7 @@ import { NeutronClient, type NeutronRequestInfo } from '../../src/openstack/neut
 import { NeutronError } from '../../src/openstack/errors.js';
 import { encodeQuery } from '../../src/openstack/http.js';
 import { createOpenStackClients } from '../../src/openstack/index.js';
-import type { Logger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import {
   APP_SECRET,
   PASSWORD,
@@ -36,7 +36,7 @@ interface Stack {
 /** Fake Keystone + fake Neutron (checks X-Auth-Token) + a client wired to them. */
 async function stack(
   handler: Handler,
-  opts: { endpointSuffix?: string; timeout?: number; logger?: Logger; backoff?: number[] } = {},
+  opts: { endpointSuffix?: string; timeout?: number; logger?: Logger; backoff?: number[]; slots?: number } = {},
 ): Promise<Stack> {
   const ks = await startFakeKeystone();
   const neutron = await startServer((req, res) => {
@@ -53,7 +53,13 @@ async function stack(
     logger: opts.logger,
   });
   const infos: NeutronRequestInfo[] = [];
-  const client = new NeutronClient({ session, logger: opts.logger, onRequest: (i) => infos.push(i), retryBackoffMs: opts.backoff ?? [10, 20] });
+  const client = new NeutronClient({
+    session,
+    logger: opts.logger,
+    onRequest: (i) => infos.push(i),
+    retryBackoffMs: opts.backoff ?? [10, 20],
+    maxConcurrentRequests: opts.slots,
+  });
   return {
     ks,
     neutron,
@@ -581,6 +587,166 @@ test('the password, secrets and tokens never appear in errors, causes or debug l
     assert.match(cap.text(), /"body":\{"port":\{"network_id":"n"/, 'request bodies are logged at debug');
     for (const text of texts) for (const secret of secrets) assert.ok(!text.includes(secret), `secret ${secret.slice(0, 6)}... leaked in: ${text.split("\n").filter((l) => l.includes(secret)).join("\n").slice(0, 600)}`);
     assert.match(inspect(errors[1]), /token was \*\*\*/, 'an echoed token is scrubbed');
+  } finally {
+    await s.close();
+  }
+});
+
+/** A handler that holds every answer until `release()`, counting requests in flight at once. */
+function heldAnswers(answer: (req: Recorded, res: import('node:http').ServerResponse) => void) {
+  let inFlight = 0;
+  let most = 0;
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const handler: Handler = async (req, res) => {
+    inFlight++;
+    most = Math.max(most, inFlight);
+    await gate;
+    inFlight--;
+    answer(req, res);
+  };
+  return {
+    handler,
+    get most() {
+      return most;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    release() {
+      open();
+    },
+  };
+}
+
+const until = async (what: string, check: () => boolean): Promise<void> => {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(check(), `timed out waiting for ${what}`);
+};
+
+test('max_concurrent_requests: never more requests in flight than the cap; the others wait their turn and all succeed', async () => {
+  let inFlight = 0;
+  let most = 0;
+  const s = await stack(
+    async (req, res) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 20));
+      inFlight--;
+      send(res, 200, { port: { id: req.path.split('/').at(-1) } });
+    },
+    { slots: 4 },
+  );
+  try {
+    const ids = Array.from({ length: 40 }, (_, i) => `p${i}`);
+    const ports = await Promise.all(ids.map((id) => s.client.getPort(id)));
+    assert.deepEqual(
+      ports.map((p) => p.id),
+      ids,
+    );
+    assert.equal(most, 4, 'the cap is reached and never exceeded');
+    assert.equal(neutronReqs(s).length, 40);
+    // In arrival order: the first four are sent at once, the rest as slots free up.
+    assert.deepEqual(
+      neutronReqs(s).slice(0, 4).map((r) => r.path).sort(),
+      ['/v2.0/ports/p0', '/v2.0/ports/p1', '/v2.0/ports/p2', '/v2.0/ports/p3'],
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+test('createOpenStackClients caps the daemon\'s Neutron client at [neutron] max_concurrent_requests', async () => {
+  const ks = await startFakeKeystone();
+  const held = heldAnswers((_req, res) => send(res, 200, { networks: [] }));
+  const fake = await startServer(held.handler);
+  ks.catalog = networkCatalog(fake.url);
+  const cfg = { auth: passwordAuth(ks.url), tls: { insecure: false }, timeout: 5, endpointType: 'public', maxConcurrentRequests: 3 };
+  const { session, neutron } = createOpenStackClients(cfg as Parameters<typeof createOpenStackClients>[0], silentLogger);
+  try {
+    const all = Promise.all(Array.from({ length: 10 }, () => neutron.listNetworks()));
+    await until('3 requests in flight', () => held.inFlight === 3);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(fake.requests.length, 3, 'the other 7 wait in Kuryr, not at Neutron');
+    held.release();
+    await all;
+    assert.equal(held.most, 3);
+    assert.equal(fake.requests.length, 10);
+  } finally {
+    await session.close();
+    await fake.close();
+    await ks.close();
+  }
+});
+
+test('a retried request keeps its slot: with one slot, its retry goes before requests that came later', async () => {
+  let first = true;
+  const s = await stack(
+    (req, res) => {
+      if (req.path === '/v2.0/ports/a' && first) {
+        first = false;
+        return neutronError(res, 503, 'ServiceUnavailable', 'busy');
+      }
+      send(res, 200, { port: { id: req.path.split('/').at(-1) } });
+    },
+    { slots: 1, backoff: [50] },
+  );
+  try {
+    await s.session.getToken();
+    const [a, b] = await Promise.all([s.client.getPort('a'), s.client.getPort('b')]);
+    assert.deepEqual([a.id, b.id], ['a', 'b']);
+    assert.deepEqual(
+      neutronReqs(s).map((r) => r.path),
+      ['/v2.0/ports/a', '/v2.0/ports/a', '/v2.0/ports/b'],
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+test('the wait for a slot is bounded: past 64 waiting requests per slot, a request is refused at once, unsent', async () => {
+  const held = heldAnswers((_req, res) => send(res, 200, { networks: [] }));
+  const s = await stack(held.handler, { slots: 1 });
+  try {
+    await s.session.getToken();
+    const queued = Array.from({ length: 1 + 64 }, () => s.client.listNetworks());
+    await until('the first request at Neutron', () => held.inFlight === 1);
+    const refused = await Promise.allSettled(Array.from({ length: 3 }, () => s.client.listNetworks()));
+    for (const r of refused) {
+      assert.equal(r.status, 'rejected');
+      const e = (r as PromiseRejectedResult).reason as KuryrError;
+      assert.ok(e instanceof KuryrError && !(e instanceof NeutronError), 'never sent, so not an unanswered Neutron request');
+      assert.equal(e.code, 'KURYR_ERR_NEUTRON');
+      assert.equal(e.status, 503);
+      assert.equal(e.message, 'Neutron GET /v2.0/networks: not sent: 64 requests already wait for one of the 1 Neutron requests in flight ([neutron] max_concurrent_requests)');
+    }
+    held.release();
+    assert.equal((await Promise.allSettled(queued)).filter((r) => r.status === 'fulfilled').length, 65);
+    assert.equal(neutronReqs(s).length, 65);
+    await s.client.listNetworks(); // the slots are all back
+  } finally {
+    await s.close();
+  }
+});
+
+test('a request that waited for its slot still gets its whole timeout, counted from when it is sent', async () => {
+  const s = await stack(() => new Promise(() => undefined), { timeout: 1, slots: 1 });
+  try {
+    await s.session.getToken();
+    const started = Date.now();
+    const elapsed = await Promise.all(
+      [s.client.createPort({ network_id: 'n' }), s.client.createPort({ network_id: 'n' })].map((p) =>
+        p.then(
+          () => assert.fail('Neutron never answers'),
+          (e: unknown) => {
+            assert.ok(e instanceof NeutronError && e.timedOut, String(e));
+            return Date.now() - started;
+          },
+        ),
+      ),
+    );
+    assert.ok(elapsed[0]! >= 900 && elapsed[0]! < 1800, `first: ${elapsed[0]} ms`);
+    assert.ok(elapsed[1]! >= 1900 && elapsed[1]! < 3000, `second, after waiting for the first: ${elapsed[1]} ms`);
   } finally {
     await s.close();
   }
