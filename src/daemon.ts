@@ -105,12 +105,13 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     pools: ctx.pools,
     listen: async () => {
       await ctx.pools.start();
-      // Like upstream, enable_ssl serves TLS on kuryr_uri's address whatever its scheme says.
-      const uri = config.enableSsl ? config.kuryrUri.replace(/^http:/, 'https:') : config.kuryrUri;
+      // Config has refused a kuryr_uri whose scheme disagrees with enable_ssl: https is TLS, http is not.
       const addresses = await server.listen({
         socketPath: config.socketPath,
-        uri,
-        tls: config.enableSsl ? { certFile: config.sslCertFile, keyFile: config.sslKeyFile, caFile: config.sslCaFile } : undefined,
+        uri: config.kuryrUri,
+        tls: config.enableSsl
+          ? { certFile: config.sslCertFile, keyFile: config.sslKeyFile, caFile: config.sslCaFile, allowedClientNames: config.sslAllowedClientNames }
+          : undefined,
         specDir: config.pluginSpecDir,
         pluginName: pluginNameForSpecDir(config.pluginSpecDir),
         dockerTls: config.dockerPluginTls,

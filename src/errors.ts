@@ -6,6 +6,7 @@ export type KuryrErrorCode =
   | 'KURYR_ERR_INVALID_REQUEST' // the caller sent something malformed (400)
   | 'KURYR_ERR_NOT_FOUND' // a Docker or Neutron object the call needs does not exist (404)
   | 'KURYR_ERR_CONFLICT' // the request contradicts existing state (409)
+  | 'KURYR_ERR_FORBIDDEN' // the caller may not drive this daemon (403)
   | 'KURYR_ERR_NEUTRON' // Neutron or Keystone answered with an error or did not answer (502 / its status)
   | 'KURYR_ERR_AUTH' // Keystone refused our credentials
   | 'KURYR_ERR_BINDING' // host plumbing failed or the vif type is not supported (500)
@@ -16,6 +17,7 @@ const STATUS: Record<KuryrErrorCode, number> = {
   KURYR_ERR_INVALID_REQUEST: 400,
   KURYR_ERR_NOT_FOUND: 404,
   KURYR_ERR_CONFLICT: 409,
+  KURYR_ERR_FORBIDDEN: 403,
   KURYR_ERR_NEUTRON: 502,
   KURYR_ERR_AUTH: 502,
   KURYR_ERR_BINDING: 500,

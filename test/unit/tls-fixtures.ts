@@ -1,7 +1,7 @@
 /**
  * Fixtures for listener tests: a test PKI made with the openssl CLI (a CA signing Kuryr's server
- * certificate for 127.0.0.1 and a client certificate, plus an unrelated CA with a client
- * certificate of its own), and a free loopback port.
+ * certificate for 127.0.0.1 and two client certificates with different subject CNs, plus an unrelated
+ * CA with a client certificate of its own), and a free loopback port.
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -17,6 +17,12 @@ export interface TestPki {
   serverKey: string;
   clientCert: string;
   clientKey: string;
+  /** The subject CN of clientCert. */
+  clientName: string;
+  /** Signed by the same CA as clientCert, under another subject CN. */
+  secondClientCert: string;
+  secondClientKey: string;
+  secondClientName: string;
   /** A CA Kuryr does not trust, and a client certificate it signed. */
   otherCaFile: string;
   otherClientCert: string;
@@ -49,6 +55,7 @@ export async function makeTestPki(dir: string): Promise<TestPki> {
   const other = await makeCa(dir, 'other-ca');
   const server = await makeLeaf(dir, 'kuryr-server', ca, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   const client = await makeLeaf(dir, 'docker-client', ca, 'extendedKeyUsage=clientAuth\n');
+  const secondClient = await makeLeaf(dir, 'docker-client-2', ca, 'extendedKeyUsage=clientAuth\n');
   const otherClient = await makeLeaf(dir, 'stranger-client', other, 'extendedKeyUsage=clientAuth\n');
   return {
     caFile: ca.cert,
@@ -56,6 +63,10 @@ export async function makeTestPki(dir: string): Promise<TestPki> {
     serverKey: server.key,
     clientCert: client.cert,
     clientKey: client.key,
+    clientName: 'docker-client',
+    secondClientCert: secondClient.cert,
+    secondClientKey: secondClient.key,
+    secondClientName: 'docker-client-2',
     otherCaFile: other.cert,
     otherClientCert: otherClient.cert,
     otherClientKey: otherClient.key,

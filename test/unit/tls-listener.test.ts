@@ -1,6 +1,7 @@
 /**
- * The TCP listener's security: HTTPS with client-certificate verification (ssl_ca_file), Docker's
- * .json discovery file with the TLSConfig Docker needs, and the warning for a non-loopback address.
+ * The TCP listener's security: HTTPS with client-certificate verification (ssl_ca_file) and the
+ * client-name allow-list (ssl_allowed_client_names), Docker's .json discovery file with the TLSConfig
+ * Docker needs, and the start-up warning every TCP listener earns (louder off loopback).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -135,20 +136,56 @@ test('the plugin name is the spec directory\'s, as Docker finds <root>/<name>/<n
   assert.equal(pluginNameForSpecDir('/usr/lib/docker/plugins/'), 'kuryr');
 });
 
-test('a kuryr_uri off loopback is served with a startup warning; loopback is not', async () => {
-  for (const [host, warned] of [['0.0.0.0', true], ['127.0.0.1', false]] as const) {
+/** The JSON log lines `text` holds. */
+const logLines = (text: string) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { level: number; msg: string } & Record<string, unknown>);
+
+test('with ssl_allowed_client_names, a CA-signed client whose CN is not listed gets 403 {"Err"} and reaches no driver; a listed one is served', async () => {
+  const { logger, text } = captureLogger();
+  await serving({ tls: { ...serverTls(true), allowedClientNames: [pki.clientName] }, logger }, async (port) => {
+    reachedDriver.length = 0;
+    const refused = await tlsPost(port, '/NetworkDriver.DeleteNetwork', DELETE_NETWORK, { cert: pki.secondClientCert, key: pki.secondClientKey });
+    assert.equal(refused.status, 403);
+    assert.deepEqual(JSON.parse(refused.body), {
+      Err: `Kuryr refuses this client: its certificate has subject CN "${pki.secondClientName}", which is not in [DEFAULT] ssl_allowed_client_names`,
+    });
+    const ipam = await tlsPost(port, '/IpamDriver.RequestPool', '{}', { cert: pki.secondClientCert, key: pki.secondClientKey });
+    assert.equal(ipam.status, 403);
+    assert.deepEqual(Object.keys(JSON.parse(ipam.body) as object).sort(), ['Err', 'Error'], 'IPAM replies carry Error too');
+    assert.deepEqual(reachedDriver, [], 'a refused client never reaches the driver');
+
+    const ok = await tlsPost(port, '/NetworkDriver.DeleteNetwork', DELETE_NETWORK, { cert: pki.clientCert, key: pki.clientKey });
+    assert.deepEqual(ok, { status: 200, body: '{}' });
+    assert.deepEqual(reachedDriver, [NET]);
+  });
+  const refusals = logLines(text()).filter((l) => l.msg.startsWith('plugin call refused'));
+  assert.equal(refusals.length, 2);
+  assert.deepEqual({ ...refusals[0], time: undefined, pid: undefined, hostname: undefined }, {
+    level: 40,
+    msg: 'plugin call refused: client certificate name not in ssl_allowed_client_names',
+    clientName: pki.secondClientName,
+    method: 'NetworkDriver.DeleteNetwork',
+    time: undefined,
+    pid: undefined,
+    hostname: undefined,
+  });
+});
+
+test('every TCP kuryr_uri is served with a start-up warning: loopback reaches local users and host-network containers, other addresses the network', async () => {
+  const cases = [
+    { scheme: 'http', host: '127.0.0.1', level: 40, says: /is a TCP listener: any local user and any container in the host's network namespace can drive Kuryr, creating and deleting Neutron ports with its credentials; leave kuryr_uri empty/ },
+    { scheme: 'http', host: '0.0.0.0', level: 50, says: /listens on 0\.0\.0\.0, not on loopback, without client certificates: anyone on the network who can reach it, any local user and any host-network container can create and delete Neutron ports/ },
+    { scheme: 'https', host: '127.0.0.1', tls: { ...serverTls(true), allowedClientNames: ['docker-a'] }, level: 40, says: /clients presenting a certificate signed by ssl_ca_file whose subject CN is one of ssl_allowed_client_names \(docker-a\) can create and delete Neutron ports/ },
+  ] as const;
+  for (const c of cases) {
     const { logger, text } = captureLogger();
-    await serving({ scheme: 'http', host, logger }, async () => undefined);
-    const line = text()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { level: number; msg: string })
-      .find((l) => l.msg.includes('not on loopback'));
-    if (warned) {
-      assert.equal(line?.level, 40, host);
-      assert.match(line?.msg ?? '', /kuryr_uri listens on 0\.0\.0\.0, not on loopback: anyone who can reach it can create and delete Neutron ports/);
-    } else {
-      assert.equal(line, undefined, host);
-    }
+    await serving({ scheme: c.scheme, host: c.host, logger, ...('tls' in c ? { tls: c.tls } : {}) }, async () => undefined);
+    const lines = logLines(text()).filter((l) => l.msg.startsWith('kuryr_uri '));
+    assert.equal(lines.length, 1, `${c.scheme}://${c.host}: ${text()}`);
+    assert.equal(lines[0]!.level, c.level, c.host);
+    assert.match(lines[0]!.msg, c.says);
   }
 });
