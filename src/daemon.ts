@@ -70,7 +70,7 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
   const ctx = {
     endpointObserver: dnsNames,
     neutron: tracedNeutron,
-    state: new NeutronState(tracedNeutron),
+    state: new NeutronState(tracedNeutron, { hostname: config.hostname, projectId: () => clients.session.projectId() }),
     binder: tracedDependency(portBinder, 'host binding', 'KURYR_ERR_BINDING'),
     config,
     logger: logger.child({ component: 'driver' }),

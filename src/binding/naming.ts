@@ -3,6 +3,7 @@
  * (IFNAMSIZ 16 including the NUL); every name here is a 3-character prefix plus 11 characters
  * of a Neutron id, so 14, exactly as kuryr-lib and the Neutron agents name them.
  */
+import { existsSync } from 'node:fs';
 import { KuryrError } from '../errors.js';
 
 /** Characters of the Neutron id kept after the prefix. */
@@ -24,9 +25,12 @@ export function assertIfName(name: string, what = 'interface name'): string {
   return name;
 }
 
+/** Neutron's IDs are UUIDs: only those name devices (no `-` first, nothing an `ip -batch` line would read). */
+const NEUTRON_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function derive(prefix: string, id: string, what: string): string {
-  if (!/^[A-Za-z0-9-]+$/.test(id)) {
-    throw new KuryrError('KURYR_ERR_BINDING', `cannot name a device after ${what} ${JSON.stringify(id)}: not a Neutron id`);
+  if (!NEUTRON_ID_RE.test(id)) {
+    throw new KuryrError('KURYR_ERR_BINDING', `cannot name a device after ${what} ${JSON.stringify(id.slice(0, 64))}: not a Neutron id`);
   }
   return prefix + id.slice(0, ID_CHARS);
 }
@@ -42,6 +46,8 @@ export const hostVethName = (portId: string): string => derive('tap', portId, 'p
 export const stagedVethName = (portId: string): string => derive('kst', portId, 'port id');
 /** Every name a port's host end goes by (a device by either name is in use). */
 export const hostEndNames = (portId: string): string[] => [hostVethName(portId), stagedVethName(portId)];
+/** True while a host end of the port's veth exists here: a container on this host uses the port. */
+export const hostEndExists = (portId: string): boolean => hostEndNames(portId).some((dev) => existsSync(`/sys/class/net/${dev}`));
 /** Container end (Docker's SrcName, later renamed by Docker): `t_c` + 11 chars of the port id. */
 export const containerIfName = (portId: string): string => derive('t_c', portId, 'port id');
 /** The Neutron Linux bridge agent's bridge for a network: `brq` + 11 chars of the network id. */

@@ -19,8 +19,9 @@ import { canonicalIp, cidrContains, firstFreeBlock, firstHost, ipVersion, parseC
 import { blockPoolId, parsePoolId } from './pool-id.js';
 import { PortCreateBatcher } from './port-batcher.js';
 import { isNeutronError, type DriverContext } from './context.js';
-import { DEVICE_OWNER, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, poolSettingsFromTags, subnetPoolName } from './naming.js';
-import { parseNeutronOptions, type FamilyOptions, type PoolOptions } from './options.js';
+import { DEVICE_OWNER, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNETPOOL_OWNED_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, poolSettingsFromTags, subnetPoolName } from './naming.js';
+import { checkSharedAllowed, parseNeutronOptions, type FamilyOptions, type PoolOptions } from './options.js';
+import { describePort, endpointLive, namedPool, scopeHint, visibleSubnets } from './scope.js';
 
 /** Kuryr's IPAM driver: Docker pools are Neutron subnet pools, addresses are Neutron ports. */
 /** A port IPAM created that no endpoint has claimed yet. */
@@ -28,12 +29,18 @@ function isFreshKuryrPort(port: Port): boolean {
   return port.tags.includes(PORT_OWNED_TAG) && port.device_id === '' && port.name === UNBOUND_PORT_NAME;
 }
 
+/** How long the second family of a dual-stack endpoint may take to ask for its address. */
+const POOLED_BY_MAC_MS = 60_000;
+
 /** How long a carved block is held back from other networks before its subnet must exist. */
 const CARVE_HOLD_MS = 60_000;
 
 export class KuryrIpamDriver implements IpamDriver {
-  /** Pooled ports handed out by MAC, so the second family of a dual-stack endpoint finds its port. */
-  private readonly pooledByMac = new Map<string, Port>();
+  /**
+   * Pooled ports handed out by MAC, so the second family of a dual-stack endpoint finds its port:
+   * each of its subnets is handed out once, and entries expire (requests cannot grow the map).
+   */
+  private readonly pooledByMac = new Map<string, { port: Port; subnets: Set<string>; at: number }>();
   /** Default-pool blocks handed to Docker, by CIDR, with when. */
   private readonly carved = new Map<string, number>();
 
@@ -58,6 +65,7 @@ export class KuryrIpamDriver implements IpamDriver {
   async requestPool(req: RequestPoolRequest): Promise<RequestPoolResponse> {
     if (!req.Pool && req.SubPool) throw invalidRequest('SubPool (--ip-range) given without Pool (--subnet)');
     const opts = parseNeutronOptions(req.Options);
+    checkSharedAllowed(opts, this.ctx.config.neutron.allowSharedNetworks);
     const family = req.V6 ? opts.v6 : opts.v4;
     const version = req.V6 ? 6 : 4;
     if (!req.Pool) return this.defaultPool(version);
@@ -65,7 +73,7 @@ export class KuryrIpamDriver implements IpamDriver {
     if (cidr.version !== version) throw invalidRequest(`pool ${cidr.text} is not an IPv${version} CIDR`);
     const subnetId = await this.resolveSubnetId(family);
     if (family.poolUuid || family.poolName) {
-      const pool = await this.userPool(family);
+      const pool = await namedPool(this.ctx, family);
       if (pool.prefixes.some((p) => parseCidr(p).text === cidr.text)) {
         if (pool.shared !== opts.shared) {
           throw conflict(`subnet pool ${pool.id} has shared=${pool.shared} but neutron.net.shared=${opts.shared} was requested`);
@@ -103,37 +111,32 @@ export class KuryrIpamDriver implements IpamDriver {
   }
 
   private async resolveSubnetId(family: FamilyOptions): Promise<string | undefined> {
-    if (family.subnetUuid) return family.subnetUuid;
+    if (family.subnetUuid) {
+      const [subnet] = await visibleSubnets(this.ctx, await this.ctx.neutron.listSubnets({ id: family.subnetUuid }));
+      if (!subnet) throw notFound(`no Neutron subnet with id ${family.subnetUuid}${scopeHint(this.ctx)}`);
+      return subnet.id;
+    }
     if (!family.subnetName) return undefined;
-    const found = await this.ctx.neutron.listSubnets({ name: family.subnetName });
+    const found = await visibleSubnets(this.ctx, await this.ctx.neutron.listSubnets({ name: family.subnetName }));
     if (found.length !== 1) {
       throw found.length === 0
-        ? notFound(`no Neutron subnet is named "${family.subnetName}"`)
+        ? notFound(`no Neutron subnet is named "${family.subnetName}"${scopeHint(this.ctx)}`)
         : conflict(`${found.length} Neutron subnets are named "${family.subnetName}"; use neutron.subnet.uuid`);
     }
     return found[0]!.id;
-  }
-
-  private async userPool(family: FamilyOptions): Promise<SubnetPool> {
-    const filter = family.poolUuid ? { id: family.poolUuid } : { name: family.poolName };
-    const found = await this.ctx.neutron.listSubnetPools(filter);
-    if (found.length !== 1) {
-      const what = family.poolUuid ? `id ${family.poolUuid}` : `name "${family.poolName}"`;
-      throw found.length === 0 ? notFound(`no Neutron subnet pool with ${what}`) : conflict(`several Neutron subnet pools with ${what}`);
-    }
-    return found[0]!;
   }
 
   /**
    * Get-or-create `kuryrPool-<cidr>`. A pool named for an adopted subnet is shared (every host adopting
    * that subnet uses it). Otherwise an existing pool is reused only while no network uses it, so two
    * Docker networks with the same CIDR get two pools, and their subnets, told apart by the pool ID.
+   * Only pools carrying Kuryr's tag are reused (and later deleted): a name proves nothing.
    */
   private async kuryrPool(cidr: Cidr, subnetId: string | undefined, shared: boolean): Promise<SubnetPool> {
     const { neutron, state } = this.ctx;
     const name = subnetPoolName(this.ctx.config.subnetpoolNamePrefix, cidr.text);
     return this.ctx.locks.run(`pool:${name}`, async () => {
-      const existing = await neutron.listSubnetPools({ name, ...(subnetId ? { tags: subnetId } : {}) });
+      const existing = await neutron.listSubnetPools({ name, tags: [SUBNETPOOL_OWNED_TAG, ...(subnetId ? [subnetId] : [])].join(',') });
       existing.sort((a, b) => a.id.localeCompare(b.id));
       let pool: SubnetPool | undefined = subnetId ? existing[0] : undefined;
       for (const candidate of subnetId ? [] : existing) {
@@ -149,7 +152,7 @@ export class KuryrIpamDriver implements IpamDriver {
         default_prefixlen: cidr.prefixLength,
         min_prefixlen: cidr.prefixLength,
         shared,
-        tags: subnetId ? [subnetId] : [],
+        tags: [SUBNETPOOL_OWNED_TAG, ...(subnetId ? [subnetId] : [])],
       } as Partial<SubnetPool>);
       state.reservePool(cidr.text, pool.id);
       return pool;
@@ -181,6 +184,10 @@ export class KuryrIpamDriver implements IpamDriver {
     }
     if (pool.tags.includes(SUBNETPOOL_EXISTING_TAG)) {
       await neutron.removeTag('subnetpools', pool.id, SUBNETPOOL_EXISTING_TAG);
+      return {};
+    }
+    if (!pool.tags.includes(SUBNETPOOL_OWNED_TAG)) {
+      logger.info({ poolId: pool.id }, 'subnet pool does not carry Kuryr\'s tag (not made by Kuryr for a Docker network); kept');
       return {};
     }
     for (const subnet of await neutron.listSubnets({ subnetpool_id: pool.id })) {
@@ -238,15 +245,19 @@ export class KuryrIpamDriver implements IpamDriver {
     const { pools, state } = this.ctx;
     if (mac) {
       const pending = this.pooledByMac.get(mac);
-      if (pending && pending.fixed_ips.some((f) => f.subnet_id === subnet.id)) return pending;
+      if (pending && !pending.subnets.has(subnet.id) && pending.port.fixed_ips.some((f) => f.subnet_id === subnet.id)) {
+        pending.subnets.add(subnet.id);
+        return pending.port;
+      }
     }
     const settings = await this.poolSettings(subnet.network_id);
     if (!(settings.enabled ?? this.ctx.config.vifPool.enabled)) return undefined;
     if (!pools.isFilling(subnet.network_id)) pools.enable(subnet.network_id, await state.networkSubnets(subnet.network_id), settings.min);
     const port = await pools.take(subnet.network_id, subnet.id);
     if (port && mac) {
-      this.pooledByMac.set(mac, port);
-      setTimeout(() => this.pooledByMac.delete(mac), 60_000).unref();
+      const now = Date.now();
+      for (const [m, e] of this.pooledByMac) if (now - e.at > POOLED_BY_MAC_MS) this.pooledByMac.delete(m);
+      this.pooledByMac.set(mac, { port, subnets: new Set([subnet.id]), at: now });
     }
     return port;
   }
@@ -315,13 +326,10 @@ export class KuryrIpamDriver implements IpamDriver {
   private async adopt(port: Port, why: string): Promise<Port> {
     const owned = port.device_owner || port.device_id || port['binding:host_id'];
     if (owned && !port.tags.includes(PORT_EXISTING_TAG)) {
-      throw conflict(
-        `${why} belongs to Neutron port ${port.id} (device_owner "${port.device_owner}", device_id "${port.device_id}"); ` +
-          'only unbound ports without an owner can be used for a container',
-      );
+      throw conflict(`${why} belongs to ${await describePort(this.ctx, port)}; only unbound ports without an owner can be used for a container`);
     }
     if (port.tags.includes(PORT_EXISTING_TAG) || port.tags.includes(PORT_OWNED_TAG)) {
-      throw conflict(`${why} is already used by Kuryr port ${port.id}`);
+      throw conflict(`${why} is already used by a Kuryr port`);
     }
     const tags = [...port.tags, PORT_EXISTING_TAG];
     await this.ctx.neutron.replaceTags('ports', port.id, tags);
@@ -342,6 +350,12 @@ export class KuryrIpamDriver implements IpamDriver {
       const subnet = await state.subnetOfPool(req.PoolID);
       if (!subnet) return {};
       ports = await neutron.listPorts({ network_id: subnet.network_id, fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${ip}`] });
+    }
+    for (const port of ports) {
+      if (endpointLive(this.ctx, port)) {
+        // Docker releases an address only after DeleteEndpoint: a live endpoint's port is not this call's to free.
+        throw conflict(`address ${ip} is still used by a live endpoint (its port is bound${this.ctx.state.isThisHosts(port) ? ' here' : ' on another host'}); DeleteEndpoint comes first`);
+      }
     }
     for (const port of ports) {
       if (port.tags.includes(PORT_POOLED_TAG)) {

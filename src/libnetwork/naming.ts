@@ -12,6 +12,8 @@ export const PORT_OWNED_TAG = 'compute:kuryr';
 /** Marks pre-existing ports Kuryr adopted (released by unbinding, never deleted). */
 export const PORT_EXISTING_TAG = 'kuryr.port.existing';
 export const SUBNETPOOL_EXISTING_TAG = 'kuryr.subnetpool.existing';
+/** Marks subnet pools Kuryr created for a Docker network (and so may delete); never adopted by another. */
+export const SUBNETPOOL_OWNED_TAG = 'kuryr.subnetpool.owned';
 
 export const DEVICE_OWNER = 'compute:kuryr';
 export const NETWORK_NAME_PREFIX = 'kuryr-net-';

@@ -32,6 +32,7 @@ import {
   poolSettingTags,
   NET_TAG_LOW,
   SUBNETPOOL_EXISTING_TAG,
+  SUBNETPOOL_OWNED_TAG,
   SUBNET_NAME_PREFIX,
   endpointPortName,
   existingNetworkTag,
@@ -40,7 +41,8 @@ import {
   subnetName,
   subnetPoolName,
 } from './naming.js';
-import { genericOptions, parseNeutronOptions, parsePoolOptions, type FamilyOptions, type NeutronOptions } from './options.js';
+import { checkSharedAllowed, genericOptions, parseNeutronOptions, parsePoolOptions, type FamilyOptions, type NeutronOptions } from './options.js';
+import { describePort, endpointLive, namedPool, scopeHint, visibleObjects, visibleSubnets } from './scope.js';
 
 /** One address family of a CreateNetwork request, resolved before anything changes in Neutron. */
 interface FamilyPlan {
@@ -58,8 +60,13 @@ interface FamilyPlan {
 export class KuryrNetworkDriver implements NetworkDriver {
   private readonly exposed: ExposedPorts;
   private readonly published: PublishedPorts;
-  /** When Docker first asked for an endpoint's info (container start asks twice, at once). */
-  private readonly operInfoSince = new Map<string, number>();
+  /**
+   * When this daemon made each recent endpoint: container start asks its info twice, at once, and
+   * those answers come from memory. Entries older than OPER_INFO_FROM_MEMORY_MS are dropped.
+   */
+  private readonly recentEndpoints = new Map<string, number>();
+  /** Endpoints this daemon made and has not deleted, by Docker network (only ones Neutron holds ports for). */
+  private readonly endpointsByNetwork = new Map<string, Set<string>>();
 
   constructor(private readonly ctx: DriverContext) {
     this.exposed = new ExposedPorts(ctx);
@@ -78,7 +85,8 @@ export class KuryrNetworkDriver implements NetworkDriver {
     const { neutron, state, logger } = this.ctx;
     const generic = genericOptions(req.Options);
     const opts = parseNeutronOptions(generic);
-    const poolOptions = parsePoolOptions(generic);
+    checkSharedAllowed(opts, this.ctx.config.neutron.allowSharedNetworks);
+    const poolOptions = parsePoolOptions(generic, this.ctx.config.vifPool.max);
     const extraTags = poolSettingTags(poolOptions);
     const wantV6 = req.Options?.[OPT_ENABLE_IPV6] === true || req.Options?.[OPT_ENABLE_IPV6] === 'true';
     // Validate and resolve everything first: a bad request must change nothing in Neutron.
@@ -123,27 +131,28 @@ export class KuryrNetworkDriver implements NetworkDriver {
     }
     let existingSubnet: Subnet | undefined;
     if (family.subnetUuid || family.subnetName) {
-      const found = await neutron.listSubnets(family.subnetUuid ? { id: family.subnetUuid } : { name: family.subnetName });
+      const found = await visibleSubnets(this.ctx, await neutron.listSubnets(family.subnetUuid ? { id: family.subnetUuid } : { name: family.subnetName }));
       if (found.length !== 1) {
         const what = family.subnetUuid ? `id ${family.subnetUuid}` : `name "${family.subnetName}"`;
-        throw found.length === 0 ? notFound(`no Neutron subnet with ${what}`) : conflict(`several Neutron subnets with ${what}`);
+        throw found.length === 0 ? notFound(`no Neutron subnet with ${what}${scopeHint(this.ctx)}`) : conflict(`several Neutron subnets with ${what}`);
       }
       existingSubnet = found[0]!;
     }
+    const reservedPools = this.ctx.state.reservedPools(cidr.text);
     let poolId: string | undefined;
-    if (family.poolUuid) {
-      poolId = (await neutron.listSubnetPools({ id: family.poolUuid }))[0]?.id;
-    } else {
-      const name = family.poolName ?? subnetPoolName(config.subnetpoolNamePrefix, cidr.text);
-      const pools = await neutron.listSubnetPools({ name, ...(existingSubnet ? { tags: existingSubnet.id } : {}) });
+    if (family.poolUuid || family.poolName) {
+      const named = await namedPool(this.ctx, family, reservedPools);
+      // A user pool that does not hold the CIDR was replaced by a kuryr pool in RequestPool.
+      poolId = named.prefixes.some((p) => cidrWithin(cidr, parseCidr(p))) ? named.id : undefined;
+    }
+    if (!poolId) {
+      // Only pools with Kuryr's tag: an operator's pool that merely has the name is not Kuryr's to allocate from.
+      const tags = [SUBNETPOOL_OWNED_TAG, ...(existingSubnet ? [existingSubnet.id] : [])].join(',');
+      const pools = await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, cidr.text), tags });
       pools.sort((a, b) => a.id.localeCompare(b.id));
       // Overlapping CIDRs: the pool RequestPool reserved for this network, newest first.
-      const reserved = this.ctx.state.reservedPools(cidr.text).filter((id) => pools.some((p) => p.id === id));
+      const reserved = reservedPools.filter((id) => pools.some((p) => p.id === id));
       poolId = reserved[reserved.length - 1] ?? pools[0]?.id;
-      // A user pool that does not hold the CIDR was replaced by a kuryr pool in RequestPool.
-      if (!poolId && family.poolName) {
-        poolId = (await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, cidr.text) }))[0]?.id;
-      }
     }
     let fromDefaultPool = false;
     if (!poolId) {
@@ -178,10 +187,10 @@ export class KuryrNetworkDriver implements NetworkDriver {
   /** `-o neutron.net.uuid|name`: use the operator's network; tag it, never delete it. */
   private async adoptNetwork(dockerId: string, opts: NeutronOptions, extraTags: string[], rollback: (() => Promise<unknown>)[]): Promise<Network> {
     const { neutron } = this.ctx;
-    const found = await neutron.listNetworks(opts.netUuid ? { id: opts.netUuid } : { name: opts.netName });
+    const found = await visibleObjects(this.ctx, await neutron.listNetworks(opts.netUuid ? { id: opts.netUuid } : { name: opts.netName }));
     const what = opts.netUuid ? `id ${opts.netUuid}` : `name "${opts.netName}"`;
     if (found.length !== 1) {
-      throw found.length === 0 ? notFound(`no Neutron network with ${what}`) : conflict(`several Neutron networks with ${what}; use neutron.net.uuid`);
+      throw found.length === 0 ? notFound(`no Neutron network with ${what}${scopeHint(this.ctx)}`) : conflict(`several Neutron networks with ${what}; use neutron.net.uuid`);
     }
     const net = found[0]!;
     if (net.shared !== opts.shared) {
@@ -230,6 +239,8 @@ export class KuryrNetworkDriver implements NetworkDriver {
       const { neutron, state } = this.ctx;
       const net = await state.network(req.NetworkID);
       if (!net) return {};
+      await this.refuseWhileLive(req.NetworkID, net);
+      this.endpointsByNetwork.delete(req.NetworkID);
       // Docker releases the IPAM pool before this call; while ports (a pool's) remained, ReleasePool
       // had to keep the subnet and its subnet pool, which go once the network has.
       const subnetPools = new Set((await state.networkSubnets(net.id)).flatMap((s) => (s.subnetpool_id ? [s.subnetpool_id] : [])));
@@ -256,9 +267,28 @@ export class KuryrNetworkDriver implements NetworkDriver {
     });
   }
 
+  /**
+   * Docker removes a network only once it has no endpoints, so a DeleteNetwork while containers of
+   * this host still use its ports did not come from Docker's `network rm`: it changes nothing.
+   */
+  private async refuseWhileLive(dockerNetworkId: string, net: Network): Promise<void> {
+    const { neutron, state } = this.ctx;
+    const mine = this.endpointsByNetwork.get(dockerNetworkId) ?? new Set<string>();
+    // Other Docker networks (other hosts naming it with -o neutron.net.name) may share the Neutron
+    // network and this host: then only the endpoints this daemon made on this Docker network count.
+    const current = (await neutron.listNetworks({ id: net.id }))[0] ?? net;
+    const shared = new Set(current.tags.filter((t) => t.startsWith(NET_TAG_LOW))).size > 1;
+    const ports = await neutron.listPorts({ network_id: net.id, device_owner: DEVICE_OWNER });
+    const live = ports.filter((p) => mine.has(p.device_id) || (!shared && state.isThisHosts(p) && endpointLive(this.ctx, p)));
+    if (live.length > 0) {
+      throw conflict(`network ${dockerNetworkId.slice(0, 12)} still has ${live.length} live endpoint(s) on this host; disconnect or remove their containers first`);
+    }
+  }
+
+  /** Kuryr's ports on a removed network, except those a live endpoint (here or on another host) still uses. */
   private async deleteLeftoverPorts(networkId: string): Promise<void> {
     const { neutron, logger } = this.ctx;
-    const leftovers = await neutron.listPorts({ network_id: networkId, tags: PORT_OWNED_TAG });
+    const leftovers = (await neutron.listPorts({ network_id: networkId, tags: PORT_OWNED_TAG })).filter((p) => !endpointLive(this.ctx, p));
     if (leftovers.length > 0) logger.warn({ portIds: leftovers.map((p) => p.id), networkId }, 'deleting leftover Kuryr ports of a removed Docker network');
     await neutron.deletePorts(leftovers.map((p) => p.id));
   }
@@ -316,7 +346,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
   private async deleteOrphanedPool(poolId: string): Promise<void> {
     const { neutron, config } = this.ctx;
     const [pool] = await neutron.listSubnetPools({ id: poolId });
-    if (!pool || pool.is_default || !pool.name.startsWith(`${config.subnetpoolNamePrefix}-`) || pool.tags.includes(SUBNETPOOL_EXISTING_TAG)) return;
+    if (!pool || pool.is_default || !pool.tags.includes(SUBNETPOOL_OWNED_TAG) || pool.tags.includes(SUBNETPOOL_EXISTING_TAG)) return;
     // RequestPool may just have handed it to a new Docker network with the same CIDR.
     if (pool.prefixes.some((prefix) => this.ctx.state.reservedPools(parseCidr(prefix).text).includes(pool.id))) return;
     await neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
@@ -364,7 +394,23 @@ export class KuryrNetworkDriver implements NetworkDriver {
       await undo(logger, rollback, `endpoint ${req.EndpointID}`);
       throw withContext(`create endpoint ${req.EndpointID.slice(0, 12)}`, err);
     }
+    this.rememberRecent(req.EndpointID);
+    const made = this.endpointsByNetwork.get(req.NetworkID) ?? new Set<string>();
+    this.endpointsByNetwork.set(req.NetworkID, made.add(req.EndpointID));
     return { Interface: iface.MacAddress ? {} : { MacAddress: port.mac_address } };
+  }
+
+  private forgetMade(dockerNetworkId: string, endpointId: string): void {
+    const made = this.endpointsByNetwork.get(dockerNetworkId);
+    made?.delete(endpointId);
+    if (made?.size === 0) this.endpointsByNetwork.delete(dockerNetworkId);
+  }
+
+  /** Entries expire as new endpoints come: the map holds at most the endpoints of the last few seconds. */
+  private rememberRecent(endpointId: string): void {
+    const now = Date.now();
+    for (const [id, at] of this.recentEndpoints) if (now - at > OPER_INFO_FROM_MEMORY_MS) this.recentEndpoints.delete(id);
+    this.recentEndpoints.set(endpointId, now);
   }
 
   /**
@@ -406,7 +452,8 @@ export class KuryrNetworkDriver implements NetworkDriver {
     if (found.length === 0) return { port: await this.ownPort(req, net, addresses, mac, rollback) };
     for (const port of found) {
       if (!port.tags.includes(PORT_OWNED_TAG) && !port.tags.includes(PORT_EXISTING_TAG)) {
-        throw conflict(`address ${port.fixed_ips.map((f) => f.ip_address).join(', ')} is held by Neutron port ${port.id}, which Kuryr did not allocate`);
+        const held = port.fixed_ips.map((f) => f.ip_address).filter((ip) => addresses.includes(ip));
+        throw conflict(`address ${held.join(', ')} is held by ${await describePort(this.ctx, port)}, which Kuryr did not allocate`);
       }
     }
     // IPAM puts every address of an endpoint on one port (dual stack included).
@@ -539,11 +586,10 @@ export class KuryrNetworkDriver implements NetworkDriver {
    */
   async endpointOperInfo(req: EndpointRequest): Promise<EndpointOperInfoResponse> {
     const { state, neutron } = this.ctx;
-    let port = await state.endpointPort(req.EndpointID);
+    let port = await state.endpointPort(req.EndpointID, req.NetworkID);
     if (!port) return { Value: {} };
-    const known = this.operInfoSince.get(req.EndpointID) ?? Date.now();
-    this.operInfoSince.set(req.EndpointID, known);
-    if (Date.now() - known > OPER_INFO_FROM_MEMORY_MS) {
+    const made = this.recentEndpoints.get(req.EndpointID);
+    if (made === undefined || Date.now() - made > OPER_INFO_FROM_MEMORY_MS) {
       await state.settled(port.id);
       const fresh = await neutron.getPort(port.id);
       port = { ...fresh, tags: fresh.tags ?? port.tags };
@@ -564,11 +610,14 @@ export class KuryrNetworkDriver implements NetworkDriver {
   deleteEndpoint(req: EndpointRequest): Promise<Empty> {
     return this.ctx.locks.run(`ep:${req.EndpointID}`, async () => {
       const { state, binder, neutron } = this.ctx;
-      const found = await state.endpointPort(req.EndpointID);
-      if (!found) return {}; // already gone: Docker's rollbacks may repeat this call
+      // What this process knew of the endpoint goes with it, whatever Neutron still holds.
+      this.exposed.forget(req.EndpointID);
+      this.published.forget(req.EndpointID);
+      const found = await state.endpointPort(req.EndpointID, req.NetworkID);
+      if (!found) return {}; // already gone (Docker's rollbacks may repeat this call), or another host's
       await state.settled(found.id);
       await this.ctx.endpointObserver?.onEndpointDeleted?.(req.EndpointID);
-      const port = (await state.endpointPort(req.EndpointID)) ?? found;
+      const port = (await state.endpointPort(req.EndpointID, req.NetworkID)) ?? found;
       await binder.unbind(port, req.EndpointID);
       // IPAM's ReleaseAddress deletes or releases the port; only a port the endpoint made itself goes here.
       if (port.tags.includes(PORT_ENDPOINT_TAG)) {
@@ -576,7 +625,8 @@ export class KuryrNetworkDriver implements NetworkDriver {
         state.forgetPort(port.id);
       }
       state.forgetEndpoint(req.EndpointID);
-      this.operInfoSince.delete(req.EndpointID);
+      this.recentEndpoints.delete(req.EndpointID);
+      this.forgetMade(req.NetworkID, req.EndpointID);
       return {};
     });
   }
@@ -585,8 +635,8 @@ export class KuryrNetworkDriver implements NetworkDriver {
     const { state, binder, config } = this.ctx;
     const net = await state.network(req.NetworkID);
     if (!net) throw notFound(`network ${req.NetworkID.slice(0, 12)} is not a Kuryr network`);
-    const port = await state.endpointPort(req.EndpointID);
-    if (!port) throw notFound(`endpoint ${req.EndpointID.slice(0, 12)} has no Neutron port`);
+    const port = await state.endpointPort(req.EndpointID, req.NetworkID);
+    if (!port) throw notFound(`endpoint ${req.EndpointID.slice(0, 12)} has no Neutron port on this network and host`);
     const subnets = await state.networkSubnets(net.id);
     const response: JoinResponse = {
       InterfaceName: { SrcName: binder.containerIfName(port), DstPrefix: config.binding.vethDstPrefix },
@@ -632,7 +682,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
 /** Conditional claims of a pooled port before giving up while its revision keeps moving. */
 const CLAIM_ATTEMPTS = 5;
 
-/** How long after the first EndpointOperInfo of an endpoint answers come from memory. */
+/** How long after CreateEndpoint EndpointOperInfo answers from memory. */
 const OPER_INFO_FROM_MEMORY_MS = 5_000;
 
 function firstPool(data: IpamData[] | null): IpamData | undefined {

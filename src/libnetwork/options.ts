@@ -1,4 +1,4 @@
-import { invalidRequest } from '../errors.js';
+import { KuryrError, invalidRequest } from '../errors.js';
 import { OPT_GENERIC, type Options } from './api.js';
 
 /** The `neutron.*` options a user passes with `-o` (network side) or `--ipam-opt` (IPAM side). */
@@ -43,8 +43,26 @@ export function parseBool(key: string, value: unknown): boolean {
 function text(key: string, value: unknown): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') throw invalidRequest(`option ${key} must be a string`);
-  if (value.length > 255) throw invalidRequest(`option ${key} is too long`);
+  if (value.length > 255) throw invalidRequest(`option ${key} is too long (at most 255 characters)`);
   return value;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Control characters, and the comma Neutron splits list filters (tags) on. */
+const UNSAFE_IN_NAME_RE = /[\u0000-\u001f\u007f,]/;
+
+/** A `*.uuid` option goes into an `id` (or tag) filter: only a UUID, so it cannot add a filter of its own. */
+function uuid(key: string, value: unknown): string | undefined {
+  const v = text(key, value);
+  if (v !== undefined && !UUID_RE.test(v)) throw invalidRequest(`option ${key}=${JSON.stringify(v.slice(0, 64))} is not a UUID`);
+  return v?.toLowerCase();
+}
+
+/** A `*.name` option goes into a `name` filter: printable, no comma. */
+function name(key: string, value: unknown): string | undefined {
+  const v = text(key, value);
+  if (v !== undefined && UNSAFE_IN_NAME_RE.test(v)) throw invalidRequest(`option ${key} holds a control character or a comma; Neutron names here are plain text`);
+  return v;
 }
 
 /** Parses neutron.* keys from a flat option map; other keys (Docker's own) are ignored. */
@@ -58,19 +76,29 @@ export function parseNeutronOptions(map: Record<string, unknown> | null | undefi
   const family = (v6: boolean): FamilyOptions => {
     const s = v6 ? '.v6' : '';
     return {
-      subnetUuid: text(`neutron.subnet${s}.uuid`, o[`neutron.subnet${s}.uuid`]),
-      subnetName: text(`neutron.subnet${s}.name`, o[`neutron.subnet${s}.name`]),
-      poolUuid: text(`neutron.pool${s}.uuid`, o[`neutron.pool${s}.uuid`]),
-      poolName: text(`neutron.pool${s}.name`, o[`neutron.pool${s}.name`]),
+      subnetUuid: uuid(`neutron.subnet${s}.uuid`, o[`neutron.subnet${s}.uuid`]),
+      subnetName: name(`neutron.subnet${s}.name`, o[`neutron.subnet${s}.name`]),
+      poolUuid: uuid(`neutron.pool${s}.uuid`, o[`neutron.pool${s}.uuid`]),
+      poolName: name(`neutron.pool${s}.name`, o[`neutron.pool${s}.name`]),
     };
   };
   return {
-    netUuid: text('neutron.net.uuid', o['neutron.net.uuid']),
-    netName: text('neutron.net.name', o['neutron.net.name']),
+    netUuid: uuid('neutron.net.uuid', o['neutron.net.uuid']),
+    netName: name('neutron.net.name', o['neutron.net.name']),
     shared: o['neutron.net.shared'] === undefined ? false : parseBool('neutron.net.shared', o['neutron.net.shared']),
     v4: family(false),
     v6: family(true),
   };
+}
+
+/**
+ * A shared network (or subnet pool) is open to every project of the cloud: Kuryr makes or adopts one
+ * only when the operator allowed it ([neutron] allow_shared_networks).
+ */
+export function checkSharedAllowed(options: NeutronOptions, allowSharedNetworks: boolean): void {
+  if (options.shared && !allowSharedNetworks) {
+    throw new KuryrError('KURYR_ERR_INVALID_REQUEST', 'option neutron.net.shared=true is not allowed: the operator has not set [neutron] allow_shared_networks = True in kuryr.conf', { status: 403 });
+  }
 }
 
 /** The user's `-o` options, which Docker wraps in com.docker.network.generic. */
@@ -93,7 +121,8 @@ export interface PoolOptions {
 export const MAX_POOL_MIN = 1000;
 const POOL_KEYS = new Set(['kuryr.pool', 'kuryr.pool.min']);
 
-export function parsePoolOptions(generic: Record<string, unknown>): PoolOptions {
+/** `portsPoolMax`: [vif_pool] ports_pool_max; when above 0, no network's minimum may exceed it. */
+export function parsePoolOptions(generic: Record<string, unknown>, portsPoolMax: number): PoolOptions {
   for (const key of Object.keys(generic)) {
     if (key.startsWith('kuryr.pool') && !POOL_KEYS.has(key)) throw invalidRequest(`unknown option ${key}; known: ${[...POOL_KEYS].join(', ')}`);
   }
@@ -103,6 +132,9 @@ export function parsePoolOptions(generic: Record<string, unknown>): PoolOptions 
   const min = typeof rawMin === 'number' || (typeof rawMin === 'string' && /^\d{1,6}$/.test(rawMin.trim())) ? Number(rawMin) : NaN;
   if (!Number.isInteger(min) || min < 0 || min > MAX_POOL_MIN) {
     throw invalidRequest(`option kuryr.pool.min=${JSON.stringify(rawMin)} must be a whole number from 0 to ${MAX_POOL_MIN}`);
+  }
+  if (portsPoolMax > 0 && min > portsPoolMax) {
+    throw invalidRequest(`option kuryr.pool.min=${min} is above [vif_pool] ports_pool_max = ${portsPoolMax}, the most free ports a pool may hold`);
   }
   if (enabled === false) throw invalidRequest('option kuryr.pool.min sizes a port pool, but kuryr.pool=false turns pools off for this network');
   return { enabled: true, min };

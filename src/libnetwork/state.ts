@@ -12,6 +12,12 @@ export interface PortBinder {
   containerIfName(port: Port): string;
 }
 
+/** Who this daemon is to Neutron: the host it binds ports to and the project of its token. */
+export interface Identity {
+  hostname: string;
+  projectId(): Promise<string | undefined>;
+}
+
 /** Serialises work per key (a Docker network or endpoint), so retries and races see settled state. */
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<unknown>>();
@@ -35,6 +41,9 @@ export class KeyedLock {
  * attach path does not query what it already knows. Every entry can be rebuilt from Neutron tags,
  * which is what happens after a restart.
  */
+/** How long a pool RequestPool handed out waits for its CreateNetwork (Docker sends it at once). */
+const RESERVATION_HOLD_MS = 10 * 60_000;
+
 export class NeutronState {
   private readonly networks = new Map<string, Network>();
   private readonly networksById = new Map<string, Network>();
@@ -46,9 +55,19 @@ export class NeutronState {
   private readonly subnetsByNetwork = new Map<string, Subnet[]>();
   private readonly vifBindings = new Map<string, Pick<Port, 'binding:vif_type' | 'binding:vif_details'>>();
   private readonly pending = new Map<string, Promise<void>>();
-  private readonly reservations = new Map<string, string[]>();
+  /** Pools RequestPool handed out and no CreateNetwork has used yet, by CIDR, with when. */
+  private readonly reservations = new Map<string, { poolId: string; at: number }[]>();
 
-  constructor(private readonly neutron: Neutron) {}
+  constructor(
+    private readonly neutron: Neutron,
+    readonly identity: Identity,
+  ) {}
+
+  /** True for a port not bound to another host: endpoint calls never act on other hosts' endpoints. */
+  isThisHosts(port: Port): boolean {
+    const host = port['binding:host_id'] ?? '';
+    return host === '' || host === this.identity.hostname;
+  }
 
   async network(dockerNetworkId: string): Promise<Network | undefined> {
     const cached = this.networks.get(dockerNetworkId);
@@ -83,12 +102,18 @@ export class NeutronState {
     this.networks.delete(dockerNetworkId);
   }
 
-  async endpointPort(endpointId: string): Promise<Port | undefined> {
+  /**
+   * An endpoint's port: the one whose device_id is the endpoint ID (ours, pooled, adopted,
+   * upstream's), on the Docker network's Neutron network when the caller names it, and not bound to
+   * another host (in global scope every host sees the same endpoint IDs; each acts on its own).
+   */
+  async endpointPort(endpointId: string, dockerNetworkId?: string): Promise<Port | undefined> {
+    const net = dockerNetworkId === undefined ? undefined : await this.network(dockerNetworkId);
+    if (dockerNetworkId !== undefined && !net) return undefined;
     const cached = this.endpointPorts.get(endpointId);
-    if (cached) return cached;
-    // device_id is the endpoint ID on every endpoint port (ours, pooled, adopted, upstream's).
-    const found = await this.neutron.listPorts({ device_id: endpointId });
-    const port = found[0];
+    if (cached) return !net || cached.network_id === net.id ? cached : undefined;
+    const found = await this.neutron.listPorts({ device_id: endpointId, ...(net ? { network_id: net.id } : {}) });
+    const port = found.find((p) => this.isThisHosts(p));
     if (port) this.endpointPorts.set(endpointId, port);
     return port;
   }
@@ -182,17 +207,22 @@ export class NeutronState {
    * the network being created asked for.
    */
   reservePool(cidr: string, poolId: string): void {
-    const list = (this.reservations.get(cidr) ?? []).filter((id) => id !== poolId);
-    this.reservations.set(cidr, [...list, poolId]);
+    this.dropReservations((r) => r.poolId === poolId || Date.now() - r.at > RESERVATION_HOLD_MS);
+    this.reservations.set(cidr, [...(this.reservations.get(cidr) ?? []), { poolId, at: Date.now() }]);
   }
 
   reservedPools(cidr: string): string[] {
-    return this.reservations.get(cidr) ?? [];
+    return (this.reservations.get(cidr) ?? []).map((r) => r.poolId);
   }
 
   unreservePool(poolId: string): void {
-    for (const [cidr, ids] of this.reservations) {
-      const rest = ids.filter((id) => id !== poolId);
+    this.dropReservations((r) => r.poolId === poolId);
+  }
+
+  /** Reservations Docker never followed with CreateNetwork expire, so RequestPool calls alone cannot grow the map. */
+  private dropReservations(drop: (r: { poolId: string; at: number }) => boolean): void {
+    for (const [cidr, list] of this.reservations) {
+      const rest = list.filter((r) => !drop(r));
       if (rest.length) this.reservations.set(cidr, rest);
       else this.reservations.delete(cidr);
     }
@@ -258,5 +288,7 @@ export class NeutronState {
   forgetSubnetsOfNetwork(networkId: string): void {
     for (const [k, s] of this.poolSubnets) if (s.network_id === networkId) this.poolSubnets.delete(k);
     this.subnetsByNetwork.delete(networkId);
+    this.vifBindings.delete(networkId);
+    this.networksById.delete(networkId);
   }
 }

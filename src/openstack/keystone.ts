@@ -69,6 +69,8 @@ interface TokenState {
   /** Epoch ms; Infinity when Keystone gave no expiry. */
   expiresAt: number;
   catalog: CatalogEntry[];
+  /** The project the token is scoped to (Kuryr's own project). */
+  projectId?: string;
 }
 
 /** Service type whose endpoint `endpointOverride` replaces. */
@@ -242,6 +244,11 @@ export class KeystoneSession {
     return (await this.#state()).id;
   }
 
+  /** The project Kuryr's token is scoped to (authenticates if needed); undefined for an unscoped token. */
+  async projectId(): Promise<string | undefined> {
+    return (await this.#state()).projectId;
+  }
+
   /** Drops the cached token (only if it is still `ifToken`, when given). */
   invalidate(ifToken?: string): void {
     if (ifToken === undefined || this.#token?.id === ifToken) this.#token = undefined;
@@ -375,11 +382,12 @@ export class KeystoneSession {
       throw new KuryrError('KURYR_ERR_NEUTRON', `Keystone answered ${res.status} without X-Subject-Token (POST ${redactUrl(url)})${ridText}`);
     }
     this.#issued = [id, ...this.#issued.slice(0, 3)];
-    const tok = (res.body as { token?: { expires_at?: unknown; catalog?: unknown } } | undefined)?.token;
+    const tok = (res.body as { token?: { expires_at?: unknown; catalog?: unknown; project?: { id?: unknown } } } | undefined)?.token;
     const state: TokenState = {
       id,
       expiresAt: parseExpiry(tok?.expires_at),
       catalog: Array.isArray(tok?.catalog) ? (tok.catalog as CatalogEntry[]) : [],
+      ...(typeof tok?.project?.id === 'string' ? { projectId: tok.project.id } : {}),
     };
     this.#token = state;
     this.#log.debug(

@@ -47,6 +47,7 @@ export interface SubnetPool {
   shared: boolean;
   is_default?: boolean;
   tags: string[];
+  project_id?: string;
 }
 
 export interface AllowedAddressPair {

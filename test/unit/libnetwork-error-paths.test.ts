@@ -54,7 +54,7 @@ const okBinder: PortBinder = { bind: async () => ({ hostIfName: 'tap', container
 
 function drivers(neutron: Neutron, binder = okBinder) {
   const pools = new PortPools(neutron, { enabled: false, min: 0, max: 0, batch: 1, updateFrequency: 60 }, 'host1', silentLogger);
-  const ctx = { neutron, state: new NeutronState(neutron), binder, config, logger: silentLogger, locks: new KeyedLock(), pools };
+  const ctx = { neutron, state: new NeutronState(neutron, { hostname: 'host1', projectId: async () => 'kuryr-project' }), binder, config, logger: silentLogger, locks: new KeyedLock(), pools };
   return { net: new KuryrNetworkDriver(ctx), ipam: new KuryrIpamDriver(ctx), ctx };
 }
 
@@ -98,7 +98,7 @@ test('adopting a network whose shared flag differs is refused before any tag is 
 });
 
 test('--ip naming an address a VM port holds is refused; the VM port is not touched', async () => {
-  const vmPort = { id: 'vm-port', device_owner: 'compute:nova', device_id: 'vm-1', tags: [], fixed_ips: [{ subnet_id: 's1', ip_address: '10.0.0.9' }] } as unknown as Port;
+  const vmPort = { id: 'vm-port', project_id: 'kuryr-project', device_owner: 'compute:nova', device_id: 'vm-1', tags: [], fixed_ips: [{ subnet_id: 's1', ip_address: '10.0.0.9' }] } as unknown as Port;
   const { neutron, calls } = fakeNeutron({
     listSubnetPools: () => [pool],
     listSubnets: () => [{ id: 's1', network_id: 'net-1', cidr: '10.0.0.0/24', tags: [] }],
@@ -193,7 +193,9 @@ test('a pooled claim whose PUT went unanswered but landed is recognised, not ret
 
 test('ports an unanswered bulk create made anyway are found by their tags before the pool makes more', async () => {
   const subnet = { id: 'sub-1', network_id: 'net-1', cidr: '10.0.0.0/24' };
-  const made = ['p1', 'p2'].map((id) => ({ id, network_id: 'net-1', device_id: '', tags: ['kuryr.port.pooled', 'kuryr.pool.host:host1'], fixed_ips: [{ subnet_id: 'sub-1', ip_address: `10.0.0.${id.slice(1)}` }] }));
+  // Neutron port IDs are UUIDs (the pool checks their host devices by names derived from them).
+  const ids = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'];
+  const made = ids.map((id, i) => ({ id, network_id: 'net-1', device_id: '', tags: ['kuryr.port.pooled', 'kuryr.pool.host:host1'], fixed_ips: [{ subnet_id: 'sub-1', ip_address: `10.0.0.${i + 1}` }] }));
   let creates = 0;
   const { neutron, calls } = fakeNeutron({
     createPorts: () => {
@@ -208,6 +210,6 @@ test('ports an unanswered bulk create made anyway are found by their tags before
   const first = await pools.take('net-1', 'sub-1');
   assert.equal(first, undefined, 'the unanswered refill gave nothing at the time');
   const second = await pools.take('net-1', 'sub-1');
-  assert.ok(second && ['p1', 'p2'].includes(second.id), `a port of the unanswered create serves: ${calls.join('; ')}`);
+  assert.ok(second && ids.includes(second.id), `a port of the unanswered create serves: ${calls.join('; ')}`);
   assert.equal(creates, 1, 'no second create while those ports were free');
 });

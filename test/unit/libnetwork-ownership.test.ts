@@ -1,0 +1,154 @@
+/**
+ * What the drivers will and will not touch, against a scripted fake Neutron: other hosts' endpoints,
+ * other Docker networks' pools, other projects' objects, and maps that requests cannot grow.
+ */
+import { test, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { KuryrError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import type { KuryrConfig } from '../../src/config/types.js';
+import { KuryrIpamDriver } from '../../src/libnetwork/ipam-driver.js';
+import { KuryrNetworkDriver } from '../../src/libnetwork/network-driver.js';
+import { KeyedLock, NeutronState, type PortBinder } from '../../src/libnetwork/state.js';
+import { PortPools } from '../../src/libnetwork/port-pool.js';
+import type { Neutron, Port } from '../../src/openstack/neutron-types.js';
+
+const NET = 'a'.repeat(64);
+const EP = 'b'.repeat(64);
+const OWN = 'kuryr-project';
+
+function configWith(neutron: Partial<KuryrConfig['neutron']> = {}): KuryrConfig {
+  return {
+    hostname: 'host1',
+    capabilityScope: 'global',
+    subnetpoolNamePrefix: 'kuryrPool',
+    neutron: { defaultSubnetpoolV4: 'kuryr', defaultSubnetpoolV6: 'kuryr6', enableDhcp: true, vifPluggingIsFatal: false, vifPluggingTimeout: 0, allowOtherProjects: false, allowSharedNetworks: false, ...neutron },
+    binding: { vethDstPrefix: 'eth' },
+    vifPool: { enabled: false, min: 0, max: 0, batch: 1, updateFrequency: 60 },
+  } as unknown as KuryrConfig;
+}
+
+function fakeNeutron(script: Partial<Record<keyof Neutron, (...args: never[]) => unknown>>): { neutron: Neutron; calls: string[] } {
+  const calls: string[] = [];
+  const neutron = new Proxy({} as Neutron, {
+    get: (_t, name: string) => async (...args: unknown[]) => {
+      calls.push(`${name} ${JSON.stringify(args)}`);
+      const impl = (script as Record<string, (...a: unknown[]) => unknown>)[name];
+      if (!impl) throw new Error(`unexpected Neutron call ${name}`);
+      return impl(...args);
+    },
+  });
+  return { neutron, calls };
+}
+
+function drivers(neutron: Neutron, config = configWith()) {
+  const unbound: string[] = [];
+  const binder: PortBinder = { bind: async () => ({ hostIfName: 'tap', containerIfName: 't_c' }), activate: async () => undefined, unbind: async (p) => void unbound.push(p.id), containerIfName: () => 't_c' };
+  const pools = new PortPools(neutron, config.vifPool, 'host1', silentLogger);
+  const ctx = { neutron, state: new NeutronState(neutron, { hostname: 'host1', projectId: async () => OWN }), binder, config, logger: silentLogger, locks: new KeyedLock(), pools };
+  return { net: new KuryrNetworkDriver(ctx), ipam: new KuryrIpamDriver(ctx), ctx, unbound };
+}
+
+const writes = (calls: string[]) => calls.filter((c) => /^(create|update|delete|replaceTags|addTag|removeTag)/.test(c));
+
+function endpointPort(over: Partial<Port>): Port {
+  return { id: randomUUID(), name: `${EP}-port`, network_id: 'net-1', mac_address: '02:42:0a:00:00:05', fixed_ips: [{ subnet_id: 's1', ip_address: '10.0.0.5' }], device_id: EP, device_owner: 'compute:kuryr', admin_state_up: true, status: 'ACTIVE', project_id: OWN, security_groups: [], tags: ['compute:kuryr'], 'binding:host_id': 'host1', ...over };
+}
+
+test('endpoint calls act only on the port of this network and this host: another host\'s endpoint is neither unbound nor deleted', async () => {
+  const elsewhere = endpointPort({ 'binding:host_id': 'host2', tags: ['kuryr.port.endpoint'] });
+  const { neutron, calls } = fakeNeutron({
+    listNetworks: () => [{ id: 'net-1', tags: [], shared: false }],
+    listPorts: (f: never) => ((f as { network_id?: string }).network_id === 'net-1' ? [elsewhere] : []),
+  });
+  const { net, unbound } = drivers(neutron);
+  assert.deepEqual(await net.deleteEndpoint({ NetworkID: NET, EndpointID: EP }), {});
+  assert.deepEqual(await net.endpointOperInfo({ NetworkID: NET, EndpointID: EP }), { Value: {} });
+  await assert.rejects(net.join({ NetworkID: NET, EndpointID: EP, SandboxKey: '/x' }), (e: unknown) => e instanceof KuryrError && e.status === 404);
+  assert.deepEqual(unbound, [], 'nothing unplugged');
+  assert.deepEqual(writes(calls), [], 'nothing written');
+  assert.ok(calls.filter((c) => c.startsWith('listPorts')).every((c) => c.includes('"network_id":"net-1"')), 'the lookup names the network');
+});
+
+test('ReleaseAddress refuses a port a live endpoint holds on another host, and deletes nothing', async () => {
+  const live = endpointPort({ 'binding:host_id': 'host2' });
+  const poolId = randomUUID();
+  const { neutron, calls } = fakeNeutron({
+    listSubnets: () => [{ id: 's1', network_id: 'net-1', cidr: '10.0.0.0/24', tags: [], subnetpool_id: poolId }],
+    listPorts: () => [live],
+  });
+  const { ipam } = drivers(neutron);
+  await assert.rejects(ipam.releaseAddress({ PoolID: poolId, Address: '10.0.0.5' }), (e: unknown) => e instanceof KuryrError && e.status === 409 && /live endpoint/.test(e.message));
+  assert.deepEqual(writes(calls), []);
+});
+
+test('RequestPool naming a pool Kuryr made for another Docker network is refused and marks nothing', async () => {
+  const theirs = { id: randomUUID(), name: 'kuryrPool-10.0.0.0/24', prefixes: ['10.0.0.0/24'], tags: ['kuryr.subnetpool.owned'], shared: false, project_id: OWN, ip_version: 4, default_prefixlen: 24 };
+  const { neutron, calls } = fakeNeutron({ listSubnetPools: () => [theirs] });
+  const { ipam } = drivers(neutron);
+  for (const opt of [{ 'neutron.pool.name': theirs.name }, { 'neutron.pool.uuid': theirs.id }] as Record<string, string>[]) {
+    await assert.rejects(
+      ipam.requestPool({ AddressSpace: '', Pool: '10.0.0.0/24', SubPool: '', V6: false, Options: opt }),
+      (e: unknown) => e instanceof KuryrError && e.status === 409 && /made by Kuryr for another Docker network/.test(e.message),
+    );
+  }
+  assert.deepEqual(writes(calls), []);
+});
+
+test('neutron.net.uuid of another project\'s network is not found unless [neutron] allow_other_projects', async () => {
+  const foreign = { id: randomUUID(), name: 'theirs', shared: false, admin_state_up: true, tags: [], project_id: 'other' };
+  const pool = { id: randomUUID(), name: 'kuryrPool-10.0.0.0/24', prefixes: ['10.0.0.0/24'], tags: ['kuryr.subnetpool.owned'], shared: false };
+  const script = {
+    listSubnetPools: () => [pool],
+    listNetworks: (f: never) => ((f as { id?: string }).id === foreign.id ? [foreign] : []),
+    listSubnets: () => [],
+    replaceTags: (_c: never, _id: never, tags: never) => tags,
+    createSubnet: () => ({ id: 's1', network_id: foreign.id, cidr: '10.0.0.0/24', tags: [] }),
+  };
+  const req = { NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.0/24' }], IPv6Data: [], Options: { 'com.docker.network.generic': { 'neutron.net.uuid': foreign.id } } };
+  const refused = fakeNeutron(script);
+  await assert.rejects(drivers(refused.neutron).net.createNetwork(req), (e: unknown) => e instanceof KuryrError && e.status === 404 && /allow_other_projects/.test(e.message));
+  assert.deepEqual(writes(refused.calls), [], 'nothing tagged');
+  const allowed = fakeNeutron(script);
+  assert.deepEqual(await drivers(allowed.neutron, configWith({ allowOtherProjects: true })).net.createNetwork(req), {});
+  assert.ok(allowed.calls.some((c) => c.startsWith(`replaceTags ["networks","${foreign.id}"`)), 'adopted with the operator\'s opt-in');
+});
+
+test('an address held by another project\'s port is refused without naming that port, its owner or device', async () => {
+  const vm = endpointPort({ project_id: 'other', device_owner: 'compute:nova', device_id: 'secret-vm', tags: [] });
+  const { neutron } = fakeNeutron({
+    listNetworks: () => [{ id: 'net-1', tags: [], shared: false }],
+    listPorts: () => [vm],
+  });
+  const { net } = drivers(neutron);
+  await assert.rejects(net.createEndpoint({ NetworkID: NET, EndpointID: EP, Options: {}, Interface: { Address: '10.0.0.5/24' } }), (e: unknown) => {
+    const msg = (e as Error).message;
+    return e instanceof KuryrError && e.status === 409 && /another project/.test(msg) && !msg.includes(vm.id) && !msg.includes('secret-vm') && !msg.includes('compute:nova');
+  });
+});
+
+test('pool reservations RequestPool made for a CreateNetwork that never came expire', () => {
+  mock.timers.enable({ apis: ['Date'], now: 0 });
+  try {
+    const { neutron } = fakeNeutron({});
+    const state = new NeutronState(neutron, { hostname: 'host1', projectId: async () => OWN });
+    state.reservePool('10.0.0.0/24', 'p1');
+    assert.deepEqual(state.reservedPools('10.0.0.0/24'), ['p1']);
+    mock.timers.tick(11 * 60_000);
+    state.reservePool('10.0.1.0/24', 'p2');
+    assert.deepEqual(state.reservedPools('10.0.0.0/24'), [], 'the stale reservation went with the next one');
+    assert.deepEqual(state.reservedPools('10.0.1.0/24'), ['p2']);
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test('EndpointOperInfo for random endpoint IDs remembers nothing and answers empty', async () => {
+  const { neutron } = fakeNeutron({ listNetworks: () => [{ id: 'net-1', tags: [], shared: false }], listPorts: () => [] });
+  const { net } = drivers(neutron);
+  for (let i = 0; i < 100; i++) {
+    assert.deepEqual(await net.endpointOperInfo({ NetworkID: NET, EndpointID: randomUUID().replace(/-/g, '').padEnd(64, '0') }), { Value: {} });
+  }
+  assert.equal((net as unknown as { recentEndpoints: Map<string, number> }).recentEndpoints.size, 0);
+});
