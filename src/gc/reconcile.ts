@@ -3,8 +3,20 @@
  * owns any more, and what to do with each. Pure: it reads snapshots of Docker, Neutron and the
  * host's devices and returns a plan; execute.ts carries it out.
  *
+ * Ownership is read from Kuryr's own marks, never from a name alone (upstream's names are anyone's
+ * to give, and Kuryr runs with admin credentials):
+ * - a port is Kuryr's when it carries a Kuryr port tag AND Kuryr's device owner (`compute:kuryr`);
+ *   an adopted port (`kuryr.port.existing`) still waiting for its endpoint has no owner at all. A
+ *   VM's port that merely carries the `compute:kuryr` tag is listed as kept, never touched, and it
+ *   keeps its network;
+ * - an exposed-ports security group is Kuryr's when tagged `kuryr.sg.exposed` (upstream
+ *   kuryr-libnetwork tags none: its groups are listed as kept);
+ * - a `<prefix>-<cidr>` subnet pool is Kuryr's when tagged `kuryr.subnetpool.owned`, and a
+ *   `kuryr-subnet-<cidr>` subnet when allocated from such a pool.
+ *
  * Several Kuryr daemons (and hosts) may share one Neutron, so the rules only judge what can be tied
- * to this host and this dockerd, and objects that may be mid-creation get a grace period:
+ * to this host and this dockerd, and objects that may be mid-creation (ports being claimed,
+ * networks, security groups, subnet pools) are judged only once unchanged for a grace period:
  * - a Neutron network tagged for a Docker network this dockerd does not have is an orphan only if
  *   no port on it is bound to another host, in use in a sandbox or recent, it holds no port Kuryr did
  *   not make, and a Kuryr port on it is bound to this host (or `--networks` says every such network
@@ -22,7 +34,7 @@
  * - a tap/t_c veth whose port is gone, or is an orphan, is deleted.
  */
 import { hostEndNames } from '../binding/naming.js';
-import { exposedGroupName } from '../libnetwork/exposed-ports.js';
+import { EXPOSED_GROUP_TAG, exposedGroupName } from '../libnetwork/exposed-ports.js';
 import {
   DEVICE_OWNER,
   NET_TAG_HIGH,
@@ -32,6 +44,7 @@ import {
   PORT_OWNED_TAG,
   PORT_POOLED_TAG,
   SUBNETPOOL_EXISTING_TAG,
+  SUBNETPOOL_OWNED_TAG,
   SUBNET_NAME_PREFIX,
   UNBOUND_PORT_NAME,
   dockerIdFromTags,
@@ -145,7 +158,21 @@ export function subjectOf(action: GcAction): { id: string; name: string } {
   }
 }
 
-const isKuryrPort = (port: Port): boolean => port.tags.some((t) => KURYR_PORT_TAGS.includes(t));
+const hasKuryrTag = (port: Port): boolean => port.tags.some((t) => KURYR_PORT_TAGS.includes(t));
+
+/**
+ * Kuryr's tag and Kuryr's device owner: every port Kuryr makes is created with both. An adopted
+ * port that IPAM marked but no endpoint claimed yet has no owner at all (adoption requires that).
+ */
+function isKuryrPort(port: Port): boolean {
+  if (!hasKuryrTag(port)) return false;
+  if (port.device_owner === DEVICE_OWNER) return true;
+  return port.tags.includes(PORT_EXISTING_TAG) && port.device_owner === '' && port.device_id === '';
+}
+
+/** Why a port with Kuryr's tag is not Kuryr's: its device owner is someone else's (a VM's, a router's). */
+const notOursWhy = (port: Port) =>
+  `it carries a Kuryr tag, but its device owner is "${port.device_owner}" (device ${port.device_id || 'none'}), not ${DEVICE_OWNER}: not Kuryr's port`;
 
 /** The host a port is (or, pooled, waits to be) bound on; '' when none. */
 function hostOf(port: Port): string {
@@ -245,7 +272,11 @@ export function planGc(neutron: NeutronView, docker: DockerView, host: HostView,
   const endpointsByNetwork = new Map<string, DockerEndpoint[]>();
   for (const e of docker.endpoints) endpointsByNetwork.set(e.networkId, [...(endpointsByNetwork.get(e.networkId) ?? []), e]);
   for (const port of neutron.ports) {
-    if (verdicts.has(port.id) || !isKuryrPort(port) || hostOf(port) !== policy.hostname || otherDriver(port)) continue;
+    if (verdicts.has(port.id) || hostOf(port) !== policy.hostname || otherDriver(port)) continue;
+    if (!isKuryrPort(port)) {
+      if (hasKuryrTag(port)) judgePort(port, 'keep', notOursWhy(port));
+      continue;
+    }
     const recorded = dockerIdFromTags(port.tags) ?? (port.device_id || undefined);
     if ((recorded && live.has(recorded)) || (port.device_id && live.has(port.device_id))) continue;
     const ips = port.fixed_ips.map((f) => f.ip_address);
@@ -268,25 +299,33 @@ export function planGc(neutron: NeutronView, docker: DockerView, host: HostView,
     else judgePort(port, 'delete', why);
   }
 
-  // Exposed-ports groups of ports that are gone or going.
+  // Exposed-ports groups Kuryr made, of ports that are gone or going.
   const portById = new Map(neutron.ports.map((p) => [p.id, p]));
   for (const group of neutron.securityGroups) {
     if (!group.name.endsWith(EXPOSED_SUFFIX)) continue;
     const portId = group.name.slice(0, -EXPOSED_SUFFIX.length);
     const verdict = verdicts.get(portId);
-    if (!portById.has(portId)) out.group.push({ kind: 'security-group', group, verb: 'delete', why: `its port ${portId} is gone` });
-    else if (verdict === 'delete' || verdict === 'release') out.group.push({ kind: 'security-group', group, verb: 'delete', why: `its port ${portId} is an orphan` });
+    let why: string;
+    if (!portById.has(portId)) why = `its port ${portId} is gone`;
+    else if (verdict === 'delete' || verdict === 'release') why = `its port ${portId} is an orphan`;
+    else continue;
+    const keep = (reason: string) => out.group.push({ kind: 'security-group', group, verb: 'keep', why: `${why}, but ${reason}` });
+    if (!group.tags.includes(EXPOSED_GROUP_TAG)) keep(`it has no ${EXPOSED_GROUP_TAG} tag: Kuryr did not make it (upstream kuryr-libnetwork's groups have none); delete it by hand if it is no one's`);
+    else if (young(group)) keep(`it was ${graceText(group)}`);
+    else out.group.push({ kind: 'security-group', group, verb: 'delete', why });
   }
 
   // Subnets: those of deleted networks go with them; on released (adopted) networks ours are
   // deleted and the operator's lose our pool-ID tags.
   const poolIds = new Set(neutron.subnetPools.map((p) => p.id));
+  const ownedPoolIds = new Set(neutron.subnetPools.filter((p) => p.tags.includes(SUBNETPOOL_OWNED_TAG)).map((p) => p.id));
   const subnetsAfter: { subnetpoolId: string | null; tags: string[] }[] = [];
   for (const subnet of neutron.subnets) {
     if (deletedNetworks.has(subnet.network_id)) continue;
     if (!releasedNetworks.has(subnet.network_id)) {
       subnetsAfter.push({ subnetpoolId: subnet.subnetpool_id, tags: subnet.tags });
-    } else if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
+    } else if (subnet.name.startsWith(SUBNET_NAME_PREFIX) && ownedPoolIds.has(subnet.subnetpool_id ?? '')) {
+      // Allocated from a pool Kuryr made: Kuryr made it (an adopted subnet only carries the pool's ID as a tag).
       out.subnet.push({ kind: 'subnet', subnet, verb: 'delete', why: 'Kuryr made it on an adopted network whose Docker network is gone' });
     } else {
       const tags = subnet.tags.filter((t) => !poolIds.has(t));
@@ -303,7 +342,10 @@ export function planGc(neutron: NeutronView, docker: DockerView, host: HostView,
     if (pool.tags.includes(SUBNETPOOL_EXISTING_TAG) || pool.is_default || policy.defaultPoolNames.includes(pool.name)) continue;
     if (subnetsAfter.some((s) => s.subnetpoolId === pool.id || s.tags.includes(pool.id))) continue;
     const why = 'no subnet is allocated from it or tagged with it';
-    if (young(pool)) out.pool.push({ kind: 'subnetpool', pool, verb: 'keep', why: `${why}, but it was ${graceText(pool)}` });
+    if (!pool.tags.includes(SUBNETPOOL_OWNED_TAG)) {
+      const reason = `it has no ${SUBNETPOOL_OWNED_TAG} tag: Kuryr did not make it (upstream kuryr-libnetwork's and older Kuryr's pools have none); delete it by hand if it is no one's`;
+      out.pool.push({ kind: 'subnetpool', pool, verb: 'keep', why: `${why}, but ${reason}` });
+    } else if (young(pool)) out.pool.push({ kind: 'subnetpool', pool, verb: 'keep', why: `${why}, but it was ${graceText(pool)}` });
     else out.pool.push({ kind: 'subnetpool', pool, verb: 'delete', why });
   }
 
@@ -323,7 +365,7 @@ export function planGc(neutron: NeutronView, docker: DockerView, host: HostView,
     const verdict = verdicts.get(port.id);
     if (verdict === 'delete' || verdict === 'release') {
       out.device.push({ kind: 'device', device, verb: 'delete', why: `its port ${port.id} is an orphan` });
-    } else if (!verdict && port.tags.includes(PORT_POOLED_TAG) && hostOf(port) === policy.hostname && !otherDriver(port) && !live.has(port.device_id) && !young(port)) {
+    } else if (!verdict && isKuryrPort(port) && port.tags.includes(PORT_POOLED_TAG) && hostOf(port) === policy.hostname && !otherDriver(port) && !live.has(port.device_id) && !young(port)) {
       out.device.push({ kind: 'device', device, verb: 'delete', why: `its port ${port.id} is a pooled port no endpoint uses` });
     }
   }

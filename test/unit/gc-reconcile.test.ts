@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { executeGcPlan, formatGcOutcome, summarizeGc, type GcEffects } from '../../src/gc/execute.js';
 import { planGc, subjectOf, type DockerEndpoint, type DockerView, type GcAction, type GcPolicy, type HostView, type NeutronView, type Stamped } from '../../src/gc/reconcile.js';
-import { existingNetworkTag, idTags } from '../../src/libnetwork/naming.js';
+import { EXPOSED_GROUP_TAG } from '../../src/libnetwork/exposed-ports.js';
+import { SUBNETPOOL_OWNED_TAG, existingNetworkTag, idTags } from '../../src/libnetwork/naming.js';
 import type { Network, Port, SecurityGroup, Subnet, SubnetPool } from '../../src/openstack/neutron-types.js';
 
 const HOST = 'node-1';
@@ -50,10 +51,12 @@ function subnet(net: Network, cidr: string, extra: Partial<Subnet> = {}): Subnet
 }
 
 function pool(cidr: string, extra: Partial<Stamped<SubnetPool>> = {}): Stamped<SubnetPool> {
-  return { id: uuid(), name: `kuryrPool-${cidr}`, prefixes: [cidr], default_prefixlen: 24, ip_version: 4, shared: false, tags: [], created_at: OLD, updated_at: OLD, ...extra };
+  return { id: uuid(), name: `kuryrPool-${cidr}`, prefixes: [cidr], default_prefixlen: 24, ip_version: 4, shared: false, tags: [SUBNETPOOL_OWNED_TAG], created_at: OLD, updated_at: OLD, ...extra };
 }
 
-const exposedGroup = (port: Port): Stamped<SecurityGroup> => ({ id: uuid(), name: `${port.id}-exposed_ports`, tags: [], created_at: OLD });
+/** An exposed-ports group as Kuryr makes it (tagged); `extra` makes upstream's or an operator's. */
+const exposedGroup = (port: Port | string, extra: Partial<Stamped<SecurityGroup>> = {}): Stamped<SecurityGroup> =>
+  ({ id: uuid(), name: `${typeof port === 'string' ? port : port.id}-exposed_ports`, tags: [EXPOSED_GROUP_TAG], created_at: OLD, updated_at: OLD, ...extra });
 const tapOf = (port: Port) => `tap${port.id.slice(0, 11)}`;
 const tcOf = (port: Port) => `t_c${port.id.slice(0, 11)}`;
 
@@ -290,4 +293,65 @@ test('a dry run changes nothing and says what it would do; a failure is reported
   assert.deepEqual(done.map((o) => o.result), ['deleted', 'deleted', 'failed']);
   assert.equal(formatGcOutcome(done[2]!), `network ${net.id} "${net.name}": Docker network b20000000000 is not a network of this dockerd; failed: 409 NetworkInUse`);
   assert.equal(formatGcOutcome(done[0]!), `device ${tapOf(dead)}: its port ${dead.id} is an orphan; deleted`);
+});
+
+test("a VM's port that merely carries Kuryr's tag is never deleted or released, nor its veth; it keeps its network", () => {
+  const net = network(LIVE_NET);
+  const vmId = '7d1f3c2a-0000-4000-8000-00000000cafe';
+  const vm = endpointPort(net, '', { name: 'vm-port', device_owner: 'compute:nova', device_id: vmId, tags: ['compute:kuryr'] });
+  const adoptedByVm = endpointPort(net, '', { name: 'vm-port-2', device_owner: 'compute:nova', device_id: vmId, tags: ['kuryr.port.existing', ...idTags(DEAD_EP)] });
+  const pooledLooking = endpointPort(net, '', { name: 'kuryr-pooled-port', device_owner: '', device_id: '', 'binding:host_id': '', tags: ['compute:kuryr', 'kuryr.port.pooled', `kuryr.pool.host:${HOST}`] });
+  const plan = planGc(
+    view({ networks: [net], ports: [vm, adoptedByVm, pooledLooking], securityGroups: [exposedGroup(vm)] }),
+    dockerOf({ networks: [LIVE_NET] }),
+    hostOf([tapOf(vm), tcOf(vm), tapOf(pooledLooking)]),
+    { ...policy, gracePeriodMs: 0 },
+  );
+  assert.deepEqual(summary(plan), [`keep port ${vm.id}`, `keep port ${adoptedByVm.id}`, `keep port ${pooledLooking.id}`]);
+  assert.equal(plan[0]!.why, `it carries a Kuryr tag, but its device owner is "compute:nova" (device ${vmId}), not compute:kuryr: not Kuryr's port`);
+
+  const gone = network(GONE_NET);
+  const dead = endpointPort(gone, DEAD_EP);
+  const vmOnGone = endpointPort(gone, '', { device_owner: 'compute:nova', device_id: vmId, tags: ['compute:kuryr'] });
+  const onGone = planGc(view({ networks: [gone], ports: [dead, vmOnGone] }), dockerOf({}), hostOf([]), { ...policy, gracePeriodMs: 0, unattributedNetworks: true });
+  const netAction = onGone.find((a) => a.kind === 'network');
+  assert.equal(netAction?.verb, 'keep');
+  assert.match(netAction!.why, /holds ports Kuryr did not make \(compute:nova\)/);
+  assert.ok(!onGone.some((a) => a.kind === 'port' && subjectOf(a).id === vmOnGone.id && a.verb !== 'keep'), 'the VM port is only ever kept');
+});
+
+test("an exposed-ports group Kuryr did not tag is never deleted, even when its port is gone; Kuryr's own waits out the grace period", () => {
+  const upstream = exposedGroup('5f0e0a53-1111-4222-8333-444455556666', { tags: [] });
+  const ours = exposedGroup('6f0e0a53-1111-4222-8333-444455556666');
+  const fresh = exposedGroup('7f0e0a53-1111-4222-8333-444455556666', { created_at: FRESH, updated_at: FRESH });
+  const plan = planGc(view({ securityGroups: [upstream, ours, fresh] }), dockerOf({}), hostOf([]), policy);
+  assert.deepEqual(summary(plan), [`keep security-group ${upstream.id}`, `delete security-group ${ours.id}`, `keep security-group ${fresh.id}`]);
+  assert.match(plan[0]!.why, /its port 5f0e0a53-\S+ is gone, but it has no kuryr\.sg\.exposed tag: Kuryr did not make it \(upstream kuryr-libnetwork's groups have none\)/);
+  assert.match(plan[2]!.why, /changed 30 s ago, within the 120 s grace period/);
+});
+
+test("a kuryrPool Kuryr did not tag is kept, and so is a kuryr-subnet it did not allocate from its own pool", () => {
+  const unused = pool('10.8.0.0/24', { tags: [] });
+  const plan = planGc(view({ subnetPools: [unused] }), dockerOf({}), hostOf([]), { ...policy, gracePeriodMs: 0 });
+  assert.deepEqual(summary(plan), [`keep subnetpool ${unused.id}`]);
+  assert.match(plan[0]!.why, /no subnet is allocated from it or tagged with it, but it has no kuryr\.subnetpool\.owned tag: Kuryr did not make it/);
+
+  // An adopted network released: a subnet named like Kuryr's but from the operator's pool only loses our pool tag.
+  const net = network(GONE_NET, { name: 'operator-net' });
+  net.tags = [...idTags(GONE_NET), existingNetworkTag(GONE_NET)];
+  const kuryrPool = pool('10.5.0.0/24');
+  const lookalike = subnet(net, '10.5.0.0/24', { subnetpool_id: 'operator-pool', tags: [kuryrPool.id] });
+  const released = planGc(view({ networks: [net], ports: [unclaimedPort(net, '10.5.0.9')], subnets: [lookalike], subnetPools: [kuryrPool] }), dockerOf({}), hostOf([]), policy);
+  assert.ok(released.some((a) => a.kind === 'subnet' && a.verb === 'release' && subjectOf(a).id === lookalike.id), summary(released).join('\n'));
+  assert.ok(!released.some((a) => a.kind === 'subnet' && a.verb === 'delete'));
+});
+
+test('a port being claimed (changed within the grace period) keeps its network, and so does a fresh network', () => {
+  const net = network(GONE_NET);
+  const claiming = endpointPort(net, DEAD_EP, { updated_at: FRESH });
+  const plan = planGc(view({ networks: [net], ports: [claiming] }), dockerOf({}), hostOf([]), policy);
+  assert.deepEqual(summary(plan), [`keep port ${claiming.id}`, `keep network ${net.id}`]);
+  const fresh = network(GONE_NET, { created_at: FRESH, updated_at: FRESH });
+  const freshPlan = planGc(view({ networks: [fresh], ports: [endpointPort(fresh, DEAD_EP)] }), dockerOf({}), hostOf([]), policy);
+  assert.equal(freshPlan.find((a) => a.kind === 'network')?.verb, 'keep');
 });
