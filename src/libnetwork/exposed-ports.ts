@@ -12,6 +12,11 @@ interface ExposedPort {
 }
 
 export const exposedGroupName = (portId: string) => `${portId}-exposed_ports`;
+/**
+ * Marks the exposed-ports groups Kuryr makes. The name is upstream's, and anyone can name a group
+ * so: `kuryr gc` deletes only groups with this tag (upstream kuryr-libnetwork's carry none).
+ */
+export const EXPOSED_GROUP_TAG = 'kuryr.sg.exposed';
 
 /** Consecutive port numbers collapse into one rule: [80,81,82,443] -> [80-82, 443-443]. */
 export function collapseRanges(ports: number[]): [number, number][] {
@@ -38,7 +43,11 @@ function parseExposed(value: unknown): ExposedPort[] {
 
 /** Exposed ports (`--expose`, image EXPOSE) become one security group per endpoint. */
 export class ExposedPorts {
-  /** Endpoints programmed by this process, and whether they got a group: revoking those needs no lookup. */
+  /**
+   * Endpoints programmed by this process, and whether they got a group: revoking those needs no
+   * lookup. Only endpoints that have a port get an entry, and the entry goes with the endpoint
+   * (revoke, or forget from DeleteEndpoint), so requests cannot grow it.
+   */
   private readonly programmed = new Map<string, boolean>();
 
   constructor(private readonly ctx: DriverContext) {}
@@ -46,11 +55,14 @@ export class ExposedPorts {
   async program(req: ExternalConnectivityRequest): Promise<Empty> {
     if (!this.ctx.config.processExternalConnectivity) return {};
     const exposed = parseExposed(req.Options?.[OPT_EXPOSED_PORTS]);
-    this.programmed.set(req.EndpointID, exposed.length > 0);
-    if (exposed.length === 0) return {};
     const { neutron, state, logger } = this.ctx;
     const port = await state.endpointPort(req.EndpointID);
-    if (!port) throw notFound(`endpoint ${req.EndpointID.slice(0, 12)} has no Neutron port`);
+    if (!port) {
+      if (exposed.length === 0) return {}; // nothing to program for an endpoint we do not know
+      throw notFound(`endpoint ${req.EndpointID.slice(0, 12)} has no Neutron port`);
+    }
+    this.programmed.set(req.EndpointID, exposed.length > 0);
+    if (exposed.length === 0) return {};
     // The endpoint's claim on the port (made in the background) goes first: it is revision-checked.
     await state.settled(port.id);
     await this.removeGroups(port.id, port.security_groups); // a retried call starts clean
@@ -62,7 +74,7 @@ export class ExposedPorts {
       const group = await neutron.createSecurityGroup({
         name: exposedGroupName(port.id),
         description: 'Docker exposed ports created by Kuryr.',
-        tags: idTags(req.EndpointID),
+        tags: [EXPOSED_GROUP_TAG, ...idTags(req.EndpointID)],
       });
       rollback.push(() => neutron.deleteSecurityGroup(group.id));
       for (const [proto, numbers] of byProto) {
@@ -101,6 +113,11 @@ export class ExposedPorts {
     if (!port) return {};
     await this.removeGroups(port.id);
     return {};
+  }
+
+  /** DeleteEndpoint: the endpoint is gone, and so is what this process knew of it. */
+  forget(endpointId: string): void {
+    this.programmed.delete(endpointId);
   }
 
   private async removeGroups(portId: string, knownGroups?: string[]): Promise<void> {

@@ -38,7 +38,10 @@ export function parsePortMap(value: unknown): PublishedPort[] {
  */
 export class PublishedPorts {
   private floatingIp?: FloatingIp;
-  /** Endpoints programmed by this process, and whether they got forwardings. */
+  /**
+   * Endpoints programmed by this process, and whether they got forwardings. Only endpoints that have
+   * a port get an entry, and it goes with the endpoint (revoke, or forget from DeleteEndpoint).
+   */
   private readonly programmed = new Map<string, boolean>();
 
   constructor(private readonly ctx: DriverContext) {}
@@ -46,12 +49,15 @@ export class PublishedPorts {
   async program(req: ExternalConnectivityRequest): Promise<Empty> {
     if (!this.ctx.config.processExternalConnectivity) return {};
     const published = parsePortMap(req.Options?.[OPT_PORT_MAP]);
+    const { neutron, state, logger } = this.ctx;
+    const port = await state.endpointPort(req.EndpointID);
+    if (!port) {
+      if (published.length === 0) return {}; // nothing to program for an endpoint we do not know
+      throw notFound(`endpoint ${req.EndpointID.slice(0, 12)} has no Neutron port`);
+    }
     this.programmed.set(req.EndpointID, published.length > 0);
     if (published.length === 0) return {};
     const fip = await this.resolveFloatingIp();
-    const { neutron, state, logger } = this.ctx;
-    const port = await state.endpointPort(req.EndpointID);
-    if (!port) throw notFound(`endpoint ${req.EndpointID.slice(0, 12)} has no Neutron port`);
     const ip = port.fixed_ips.find((f) => !f.ip_address.includes(':'))?.ip_address;
     if (!ip) throw invalidRequest('published ports need an IPv4 address: floating IPs are IPv4');
     await this.removeForwardings(fip.id, port.id); // a retried call starts clean
@@ -83,6 +89,11 @@ export class PublishedPorts {
     if (!port) return {};
     await this.removeForwardings((await this.resolveFloatingIp()).id, port.id);
     return {};
+  }
+
+  /** DeleteEndpoint: the endpoint is gone, and so is what this process knew of it. */
+  forget(endpointId: string): void {
+    this.programmed.delete(endpointId);
   }
 
   /** The forwardings of one endpoint's port. */
