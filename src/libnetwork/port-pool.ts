@@ -2,9 +2,23 @@ import { existsSync } from 'node:fs';
 import { hostEndNames } from '../binding/naming.js';
 import type { VifPoolConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { Neutron, Port, Subnet } from '../openstack/neutron-types.js';
+import type { Filters, Neutron, Port, Subnet } from '../openstack/neutron-types.js';
 import { isNeutronError, isUnanswered } from './context.js';
 import { DEVICE_OWNER, PORT_OWNED_TAG, PORT_POOLED_TAG, POOLED_PORT_NAME, poolHostTag } from './naming.js';
+
+/**
+ * This host's free pooled ports, as Neutron filters them: the pool's tags AND Kuryr's device owner
+ * (every pooled port is created with both). Tags alone are anyone's to set: a port another owner
+ * holds (a VM's) is never taken into a pool, handed to a container or deleted by a drain.
+ */
+function freePooledFilter(hostname: string, networkId?: string): Filters {
+  return {
+    ...(networkId ? { network_id: networkId } : {}),
+    tags: [PORT_OWNED_TAG, PORT_POOLED_TAG, poolHostTag(hostname)].join(','),
+    device_owner: DEVICE_OWNER,
+    device_id: '',
+  };
+}
 
 /** What one network's pool holds: free ports, ready to be claimed. */
 interface NetworkPool {
@@ -49,9 +63,9 @@ export class PortPools {
     private readonly logger: Logger,
   ) {}
 
-  /** Rebuilds the free lists from Neutron's tags (at start) and starts the periodic refill. */
+  /** Rebuilds the free lists from Neutron (at start: Kuryr's pooled ports of this host) and starts the periodic refill. */
   async start(): Promise<void> {
-    const ports = await this.freeInNeutron({});
+    const ports = await this.freeInNeutron();
     for (const port of ports) {
       const pool = this.pools.get(port.network_id) ?? { networkId: port.network_id, subnets: [], free: [], min: this.config.min, waiting: 0 };
       pool.free.push(port);
@@ -184,7 +198,7 @@ export class PortPools {
     this.defaultGroups.delete(networkId);
     await Promise.all([pool?.refilling?.catch(() => undefined), ...this.releasing]);
     // This host's free ports only: on a network other hosts share, theirs serve their pools.
-    const leftovers = await this.neutron.listPorts({ network_id: networkId, tags: [PORT_POOLED_TAG, poolHostTag(this.hostname)].join(','), device_id: '' });
+    const leftovers = await this.neutron.listPorts(freePooledFilter(this.hostname, networkId));
     await this.neutron.deletePorts(leftovers.map((p) => p.id));
   }
 
@@ -241,7 +255,7 @@ export class PortPools {
   /** Free pooled ports of this host in Neutron that the pool does not know (an unanswered create made them). */
   private async adoptStrays(pool: NetworkPool): Promise<void> {
     const known = new Set([...pool.free.map((p) => p.id), ...this.taken.keys()]);
-    const strays = (await this.freeInNeutron({ network_id: pool.networkId })).filter((p) => !known.has(p.id));
+    const strays = (await this.freeInNeutron(pool.networkId)).filter((p) => !known.has(p.id));
     pool.free.push(...strays);
     pool.unsure = false;
     if (strays.length > 0) this.logger.info({ networkId: pool.networkId, ports: strays.length }, 'pooled ports from an unanswered create adopted');
@@ -251,8 +265,8 @@ export class PortPools {
    * This host's pooled ports that Neutron shows free. A port whose claim had not reached Neutron
    * (the daemon died, or the claim is still under way) has its host device: it serves a container.
    */
-  private async freeInNeutron(filter: { network_id?: string }): Promise<Port[]> {
-    const listed = await this.neutron.listPorts({ ...filter, tags: [PORT_POOLED_TAG, poolHostTag(this.hostname)].join(','), device_id: '' });
+  private async freeInNeutron(networkId?: string): Promise<Port[]> {
+    const listed = await this.neutron.listPorts(freePooledFilter(this.hostname, networkId));
     return listed.filter((p) => !hostEndNames(p.id).some((dev) => existsSync(`/sys/class/net/${dev}`)));
   }
 }
