@@ -9,7 +9,9 @@
 #   scripts/stack.sh restart SERVICE   stop SERVICE, then `up --no-kuryr` (Kuryr untouched)
 #   scripts/stack.sh reset             down, then forget all state (next up is a first run)
 #
-# Services, all on loopback, started in the background without systemd
+# Services, all on loopback (RabbitMQ's distribution port and epmd included;
+# the kernel's VXLAN socket, which binds every address, is fenced off by an
+# INPUT rule), started in the background without systemd
 # (this machine has none), each in its own session so that `down` can stop
 # the whole process group: MariaDB, RabbitMQ, Keystone (uwsgi, :5000),
 # neutron-server (:9696), neutron-linuxbridge-agent, dockerd, kuryr-server.
@@ -312,20 +314,22 @@ load_secrets() {
   . "$SECRETS"
 }
 
+# install_file reads its content from a process substitution, not a pipe: a
+# pipe would run it in a subshell, losing what it adds to RESTART.
 write_configs() {
   HOST_NAME="${KURYR_STACK_HOST:-$(hostname)}"
   echo "$HOST_NAME" >"$CONF_DIR/host"
-  mariadb_cnf | install_file /etc/mysql/mariadb.conf.d/99-kuryr-stack.cnf 644 mariadb
-  rabbitmq_env_conf | install_file /etc/rabbitmq/rabbitmq-env.conf 644 rabbitmq
-  keystone_conf | install_file "$CONF_DIR/keystone.conf" 600 keystone
-  neutron_conf | install_file "$CONF_DIR/neutron.conf" 600 neutron-server
-  ml2_conf | install_file "$CONF_DIR/ml2_conf.ini" 600 neutron-server
-  linuxbridge_agent_ini | install_file "$CONF_DIR/linuxbridge_agent.ini" 600 neutron-agent
+  install_file /etc/mysql/mariadb.conf.d/99-kuryr-stack.cnf 644 mariadb < <(mariadb_cnf)
+  install_file /etc/rabbitmq/rabbitmq-env.conf 644 rabbitmq < <(rabbitmq_env_conf)
+  install_file "$CONF_DIR/keystone.conf" 600 keystone < <(keystone_conf)
+  install_file "$CONF_DIR/neutron.conf" 600 neutron-server < <(neutron_conf)
+  install_file "$CONF_DIR/ml2_conf.ini" 600 neutron-server < <(ml2_conf)
+  install_file "$CONF_DIR/linuxbridge_agent.ini" 600 neutron-agent < <(linuxbridge_agent_ini)
   # The agent reads neutron.conf as well.
   needs_restart neutron-server && RESTART+=(neutron-agent)
-  openrc admin "$ADMIN_PASSWORD" admin | install_file "$CONF_DIR/admin-openrc" 600
-  openrc kuryr "$KURYR_PASSWORD" service | install_file "$CONF_DIR/kuryr-openrc" 600
-  kuryr_conf | install_file "$KURYR_CONF" 600 kuryr
+  install_file "$CONF_DIR/admin-openrc" 600 < <(openrc admin "$ADMIN_PASSWORD" admin)
+  install_file "$CONF_DIR/kuryr-openrc" 600 < <(openrc kuryr "$KURYR_PASSWORD" service)
+  install_file "$KURYR_CONF" 600 kuryr < <(kuryr_conf)
   return 0
 }
 
@@ -343,6 +347,19 @@ install_ebtables_wrapper() {
     update-alternatives --quiet --set ebtables "$EBTABLES_WRAPPER"
     log "ebtables -> $EBTABLES_WRAPPER"
   fi
+}
+
+# The kernel's VXLAN socket (the agent's [vxlan] udp_dstport is unset: the
+# kernel default) is bound to every address, whatever the device's `local
+# 127.0.0.1`: the kernel cannot bind it to one. Frames sent to it from off the
+# machine would enter the tenant networks' bridges; only loopback may reach it.
+VXLAN_PORT=8472
+VXLAN_GUARD=(-p udp --dport "$VXLAN_PORT" ! -i lo -m comment --comment kuryr-stack-vxlan-loopback-only -j DROP)
+guard_vxlan_port() {
+  local ipt
+  for ipt in iptables ip6tables; do
+    "$ipt" -C INPUT "${VXLAN_GUARD[@]}" 2>/dev/null || "$ipt" -I INPUT 1 "${VXLAN_GUARD[@]}"
+  done
 }
 
 restart_if_changed() {
@@ -370,12 +387,20 @@ start_mariadb() {
 start_rabbitmq() {
   restart_if_changed rabbitmq
   is_running rabbitmq && return 0
+  stop_epmd
   mkdir -p /var/log/rabbitmq
   chown rabbitmq:rabbitmq /var/log/rabbitmq
   # RABBITMQ_LOGS=- : log to stdout, i.e. our log file.
   SPAWN_ENV=(HOME=/var/lib/rabbitmq RABBITMQ_LOGS=-)
   spawn rabbitmq setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups \
     /usr/lib/rabbitmq/bin/rabbitmq-server
+}
+
+# epmd is started by the first Erlang VM (RabbitMQ or rabbitmqctl) and outlives
+# it; one started before rabbitmq-env.conf set ERL_EPMD_ADDRESS listens on every
+# address. Stopped while no node is up, the next VM starts it on loopback.
+stop_epmd() {
+  epmd -kill >/dev/null 2>&1 || true
 }
 
 # remove_stale_pidfile FILE: drop a daemon's own pid file whose process is
@@ -600,6 +625,7 @@ cmd_up() {
   load_secrets
   write_configs
   install_ebtables_wrapper
+  guard_vxlan_port
 
   # Everything is CPU-bound Python start-up on 2 cores: start each service
   # as soon as what it needs is there, and do the rest in parallel.
@@ -663,8 +689,7 @@ cmd_down() {
   for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
     stop_service "${SERVICES[$i]}"
   done
-  # epmd was started by RabbitMQ's Erlang VM and outlives it.
-  epmd -kill >/dev/null 2>&1 || true
+  stop_epmd
   log "stack down"
 }
 

@@ -24,12 +24,22 @@ EOF
 
 # RabbitMQ reads this for both the server and rabbitmqctl: a fixed node name
 # keeps the node independent of the machine's host name (CI machines differ).
+# Everything it listens on is loopback: AMQP (NODE_IP_ADDRESS), the Erlang
+# distribution port rabbitmqctl talks to (DIST_PORT, bound by
+# inet_dist_use_interface; the CLI's own node likewise) and epmd, which the
+# first Erlang VM starts and which reads ERL_EPMD_ADDRESS (exported by
+# rabbitmq-env). Off loopback, the distribution port plus the cookie is a
+# remote shell as the rabbitmq user.
 rabbitmq_env_conf() {
-  cat <<EOF
+  cat <<'EOF'
 # Written by kuryr scripts/stack.sh
 NODENAME=rabbit@localhost
 NODE_IP_ADDRESS=127.0.0.1
 NODE_PORT=5672
+DIST_PORT=25672
+SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+ERL_EPMD_ADDRESS=127.0.0.1
 EOF
 }
 
