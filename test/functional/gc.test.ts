@@ -1,36 +1,20 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
-import { CONFIG_FILES, DRIVER, IMAGE, config, docker, dockerNetworkId, eventually, neutron, removeQuietly, restartKuryr, sh, uniq } from './harness.js';
+import { DRIVER, IMAGE, config, docker, dockerNetworkId, eventually, neutron, removeQuietly, restartKuryr, sh, uniq } from './harness.js';
+import { kuryrGc } from './kuryr-gc.js';
 import { DEFAULT_GC_GRACE_SECONDS } from '../../src/gc/index.js';
 import type { Stamped } from '../../src/gc/reconcile.js';
 import { endpointPortName, idTags } from '../../src/libnetwork/naming.js';
 import type { SubnetPool } from '../../src/openstack/neutron-types.js';
 
-const run = promisify(execFile);
-const KURYR_CLI = new URL('../../src/cli/kuryr.js', import.meta.url).pathname;
 /** The daemon under test: the stack's writes kuryr-server.pid, a private one (scripts/dev-daemon.sh) <driver>.pid. */
 const PID_FILE = DRIVER === 'kuryr' ? '/run/kuryr/kuryr-server.pid' : `/run/kuryr/${DRIVER}.pid`;
 const BURST = 20;
 
 const suffix = uniq();
 const randomCidr = () => `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}.0/24`;
-
-/** `kuryr gc` as an operator runs it, with the daemon's config files. */
-async function kuryrGc(...args: string[]): Promise<{ code: number; lines: string[] }> {
-  const argv = [KURYR_CLI, ...CONFIG_FILES.flatMap((f) => ['--config-file', f]), 'gc', ...args];
-  try {
-    const { stdout } = await run(process.execPath, argv, { timeout: 180_000, maxBuffer: 16 * 1024 * 1024 });
-    return { code: 0, lines: stdout.trim().split('\n') };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    if (typeof e.code !== 'number' || e.code !== 1 || !e.stdout) throw new Error(`kuryr gc failed: ${e.stderr ?? String(err)}`);
-    return { code: 1, lines: e.stdout.trim().split('\n') }; // some object could not be collected: the lines say which
-  }
-}
 
 async function neutronNetworkOf(dockerNetwork: string): Promise<{ dockerId: string; neutronId: string }> {
   const dockerId = await dockerNetworkId(dockerNetwork);
