@@ -1,8 +1,9 @@
 /** JSON schemas of the requests Docker sends. Lenient where upstream was needlessly rigid (SandboxKey). */
 
 const dockerId = { type: 'string', pattern: '^([0-9a-f]{64}|[0-9a-z]{25})$' } as const;
-// A Neutron UUID, optionally followed by ":<cidr>" for a block of a default pool (pool-id.ts).
-const poolId = { type: 'string', maxLength: 128, pattern: '^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}(:[0-9a-fA-F:.]+/[0-9]{1,3})?$' } as const;
+// A Neutron UUID as Neutron writes it (it reaches id and tag filters), optionally followed by
+// ":<cidr>" for a block of a default pool (pool-id.ts).
+const poolId = { type: 'string', maxLength: 128, pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:[0-9a-fA-F:.]+/[0-9]{1,3})?$' } as const;
 // Shapes only; the CIDR and address values are parsed and range-checked by cidr.ts with clear messages.
 const cidrOrEmpty = { type: 'string', maxLength: 64, pattern: '^$|^[0-9a-fA-F:.]+/[0-9]{1,3}$' } as const;
 const ipOrEmpty = { type: 'string', maxLength: 64, pattern: '^$|^[0-9a-fA-F:.]+$' } as const;

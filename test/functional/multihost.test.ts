@@ -162,8 +162,10 @@ describe('two Docker hosts sharing one Neutron', () => {
   });
 
   test('global scope, plugin level: two hosts\' CreateNetwork for one Docker network ID share one Neutron network; DeleteNetwork from one keeps it while the other has a container', async () => {
+    // Host 1 binds no port here, so it can go by another host name: a host's DeleteNetwork is refused
+    // while that host itself still has live endpoints on the network.
     const [g1, g2] = await Promise.all([
-      PrivateDaemon.start(`kuryr-mhg1${suffix}`, { DEFAULT: { capability_scope: 'global' } }),
+      PrivateDaemon.start(`kuryr-mhg1${suffix}`, { DEFAULT: { capability_scope: 'global', hostname: `kt-mh-host1-${suffix}` } }),
       PrivateDaemon.start(`kuryr-mhg2${suffix}`, { DEFAULT: { capability_scope: 'global' } }),
     ]);
     cleanups.push(() => g1.stop(), () => g2.stop());

@@ -123,12 +123,12 @@ describe('upstream parity on addressing', () => {
     await neutron.deletePort(vm.id);
   });
 
-  test('adopting a network whose shared flag differs is a clear conflict and leaves nothing half-done', async () => {
+  test('neutron.net.shared=true without the operator\'s [neutron] allow_shared_networks is refused and leaves nothing half-done', async () => {
     const prefix = rand();
     const op = await neutron.createNetwork({ name: `unshared-${suffix}`, admin_state_up: true });
     neutronCleanup.push(() => neutron.deleteNetwork(op.id));
     const err = await dockerFails('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', `${prefix}.0/24`, '-o', `neutron.net.name=unshared-${suffix}`, '-o', 'neutron.net.shared=true', `shr-${suffix}`);
-    assert.match(err, /shared=false but neutron\.net\.shared=true/);
+    assert.match(err, /neutron\.net\.shared=true is not allowed.*allow_shared_networks/);
     assert.deepEqual((await neutron.getNetwork(op.id)).tags, [], 'the network was not tagged');
     assert.equal((await neutron.listSubnetPools({ name: `${config.subnetpoolNamePrefix}-${prefix}.0/24` })).length, 0, 'the pool was released');
   });
