@@ -1,6 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { docker, dockerNetworkId, DRIVER, eventually, foreignHost, IMAGE, neutron, removeQuietly, uniq } from './harness.js';
+import { EXPOSED_GROUP_TAG } from '../../src/libnetwork/exposed-ports.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 
 const suffix = uniq();
@@ -27,6 +28,7 @@ describe('exposed ports', () => {
     const port = await eventually('the server port', async () => (await neutron.listPorts({ device_id: endpointId }))[0]);
     const [group] = await neutron.listSecurityGroups({ name: `${port.id}-exposed_ports` });
     assert.ok(group, 'one security group for the endpoint\'s exposed ports');
+    assert.ok(group.tags.includes(EXPOSED_GROUP_TAG), `the group carries Kuryr's ${EXPOSED_GROUP_TAG} tag: kuryr gc deletes only groups that do`);
     const rules = (group as unknown as { security_group_rules: { direction: string; protocol: string | null; ethertype: string; port_range_min: number | null; port_range_max: number | null }[] }).security_group_rules
       .filter((r) => r.direction === 'ingress')
       .map((r) => `${r.ethertype} ${r.protocol} ${r.port_range_min}-${r.port_range_max}`)
