@@ -1,7 +1,10 @@
+import { stat } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import type { KuryrConfig } from '../config/types.js';
 import { probeNeutron } from '../daemon.js';
-import type { Logger } from '../log.js';
+import { DockerClient } from '../docker/client.js';
+import { stripUrlUserInfo, type Logger } from '../log.js';
+import { tcpExposure } from '../libnetwork/server.js';
 import { metricsUrl, parseExposition, summarise, type ActivitySummary } from '../metrics/index.js';
 import { createOpenStackClients } from '../openstack/index.js';
 import type { Neutron } from '../openstack/neutron-types.js';
@@ -16,10 +19,24 @@ export interface Check {
   lines?: string[];
 }
 
-const DOCKER_SOCKET = '/var/run/docker.sock';
-
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** C0 and C1 controls, DEL, line and paragraph separators, bidi overrides: what can rewrite a terminal. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * What status prints comes partly from others (Neutron and Docker names, error messages, URLs from
+ * kuryr.conf): no URL's user-info, and no character that could move the cursor or recolour the
+ * terminal (written as \uXXXX instead).
+ */
+function printable(text: string): string {
+  return stripUrlUserInfo(text).replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function printableCheck(check: Check): Check {
+  return { ...check, detail: printable(check.detail), ...(check.lines ? { lines: check.lines.map(printable) } : {}) };
 }
 
 /** Everything an operator checks first when containers do not get networking. */
@@ -28,7 +45,7 @@ export async function statusChecks(config: KuryrConfig, logger: Logger): Promise
   const { session, neutron } = createOpenStackClients(config.neutron, logger);
   try {
     await session.getToken();
-    checks.push({ name: 'keystone', ok: true, detail: `authenticated at ${config.neutron.auth.authUrl}` });
+    checks.push({ name: 'keystone', ok: true, detail: `authenticated at ${stripUrlUserInfo(config.neutron.auth.authUrl)}` });
     try {
       const { missingRequired, missingOptional } = await probeNeutron(neutron);
       checks.push({
@@ -49,6 +66,7 @@ export async function statusChecks(config: KuryrConfig, logger: Logger): Promise
     checks.push({ name: 'keystone', ok: false, detail: message(err) });
   }
 
+  checks.push(await endpointCheck(config));
   if (config.socketPath) {
     try {
       const r = await unixJson(config.socketPath, 'POST', '/Plugin.Activate');
@@ -59,24 +77,53 @@ export async function statusChecks(config: KuryrConfig, logger: Logger): Promise
     }
   }
 
+  checks.push(await dockerCheck(config));
+  checks.push(await activityCheck(config));
+  return checks.map(printableCheck);
+}
+
+/**
+ * Who can drive the daemon: the unix socket is root's only; a TCP kuryr_uri is reachable by local
+ * users and host-network containers (said as kuryr-server says it at start), and by the network
+ * off loopback, which without client certificates fails this check.
+ */
+async function endpointCheck(config: KuryrConfig): Promise<Check> {
+  const lines: string[] = [];
+  let ok = true;
+  if (config.socketPath) {
+    const mode = await stat(config.socketPath).then((st) => st.mode & 0o777, () => undefined);
+    if (mode !== undefined && (mode & 0o077) !== 0) ok = false;
+    lines.push(
+      mode === undefined
+        ? `unix socket ${config.socketPath}: not there (kuryr-server is not running?)`
+        : `unix socket ${config.socketPath}: mode 0${mode.toString(8)}${mode & 0o077 ? ': others can drive Kuryr through it (kuryr-server makes it 0600)' : ' (root only)'}`,
+    );
+  }
+  if (!config.kuryrUri) {
+    return { name: 'endpoint', ok, detail: `unix socket only; no TCP listener (kuryr_uri is empty)`, lines };
+  }
+  const exposure = tcpExposure(config.kuryrUri, config.enableSsl ? { caFile: config.sslCaFile, allowedClientNames: config.sslAllowedClientNames } : undefined);
+  return { name: 'endpoint', ok: ok && exposure.level !== 'error', detail: `WARNING: ${exposure.message}`, lines };
+}
+
+/** The dockerd Kuryr reads (docker_host), and whether it can find the plugin. */
+async function dockerCheck(config: KuryrConfig): Promise<Check> {
+  const where = stripUrlUserInfo(config.docker.host);
   try {
-    const ping = await unixJson(DOCKER_SOCKET, 'GET', '/_ping');
-    if (ping.status !== 200) throw new Error(`_ping answered ${ping.status}`);
+    const docker = new DockerClient(config.docker, { timeoutMs: 5_000 });
+    const { Version } = await docker.version();
+    const count = (await docker.listNetworks({ driver: ['kuryr'] })).length;
     const discoverable = config.socketPath.startsWith('/run/docker/plugins/') || config.socketPath.startsWith('/var/run/docker/plugins/');
-    const nets = await unixJson(DOCKER_SOCKET, 'GET', `/networks?filters=${encodeURIComponent(JSON.stringify({ driver: ['kuryr'] }))}`);
-    const count = Array.isArray(nets.body) ? nets.body.length : 0;
-    checks.push({
+    return {
       name: 'docker',
       ok: discoverable || !!config.kuryrUri,
       detail: discoverable
-        ? `dockerd is up and finds the plugin at ${config.socketPath}; ${count} kuryr network(s)`
-        : `dockerd is up; it finds Kuryr through the spec file in ${config.pluginSpecDir} (${config.kuryrUri}); ${count} kuryr network(s)`,
-    });
+        ? `dockerd ${Version} at ${where} is up and finds the plugin at ${config.socketPath}; ${count} kuryr network(s)`
+        : `dockerd ${Version} at ${where} is up; it finds Kuryr through the spec file in ${config.pluginSpecDir} (${config.kuryrUri}); ${count} kuryr network(s)`,
+    };
   } catch (err) {
-    checks.push({ name: 'docker', ok: false, detail: `dockerd not reachable on ${DOCKER_SOCKET}: ${message(err)}` });
+    return { name: 'docker', ok: false, detail: `dockerd not reachable at ${where}: ${message(err)}` };
   }
-  checks.push(await activityCheck(config));
-  return checks;
 }
 
 /** This host's port pools as Neutron holds them (so also while the daemon is down): free ports per network. */
@@ -90,7 +137,8 @@ async function poolCheck(neutron: Neutron, hostname: string): Promise<Check> {
     name: 'pools',
     ok: true,
     detail: `${free.length} free pooled port(s) for host ${hostname} on ${perNetwork.size} network(s)`,
-    lines: [...perNetwork].map(([id, count]) => `${String(count).padStart(5)}  ${names.get(id) ?? '?'} (${id})`),
+    // Names are anyone's: quoted and escaped, so that none can pass for another line or rewrite the terminal.
+    lines: [...perNetwork].map(([id, count]) => `${String(count).padStart(5)}  ${JSON.stringify(names.get(id) ?? '?')} (${id})`),
   };
 }
 
