@@ -13,6 +13,7 @@ import { KeyedLock, NeutronState, type PortBinder } from '../../src/libnetwork/s
 import { PortPools } from '../../src/libnetwork/port-pool.js';
 import { NeutronError } from '../../src/openstack/errors.js';
 import type { Neutron, Network, Port } from '../../src/openstack/neutron-types.js';
+import { fakeNeutron } from './libnetwork-fakes.js';
 
 const NET = 'a'.repeat(64);
 const EP = 'b'.repeat(64);
@@ -28,23 +29,6 @@ const config = {
   binding: { vethDstPrefix: 'eth' },
   vifPool: { enabled: false, min: 0, max: 0, batch: 1, updateFrequency: 60 },
 } as unknown as KuryrConfig;
-
-/** A Neutron whose methods are scripted per test; every call is recorded. Unscripted calls fail the test. */
-function fakeNeutron(script: Partial<Record<keyof Neutron, (...args: never[]) => unknown>>): { neutron: Neutron; calls: string[] } {
-  const calls: string[] = [];
-  const neutron = new Proxy({} as Neutron, {
-    get: (_t, name: string) => {
-      if (name === 'requestCount') return calls.length;
-      return async (...args: unknown[]) => {
-        calls.push(`${name} ${JSON.stringify(args)}`);
-        const impl = (script as Record<string, (...a: unknown[]) => unknown>)[name];
-        if (!impl) throw new Error(`unexpected Neutron call ${name}`);
-        return impl(...args);
-      };
-    },
-  });
-  return { neutron, calls };
-}
 
 function neutronError(status: number, type: string): NeutronError {
   return new NeutronError({ method: 'POST', path: '/v2.0/x', httpStatus: status, type, neutronMessage: `${type} happened` });

@@ -13,6 +13,7 @@ import { KuryrNetworkDriver } from '../../src/libnetwork/network-driver.js';
 import { KeyedLock, NeutronState, type PortBinder } from '../../src/libnetwork/state.js';
 import { PortPools } from '../../src/libnetwork/port-pool.js';
 import type { Neutron, Port } from '../../src/openstack/neutron-types.js';
+import { fakeNeutron } from './libnetwork-fakes.js';
 
 const NET = 'a'.repeat(64);
 const EP = 'b'.repeat(64);
@@ -27,19 +28,6 @@ function configWith(neutron: Partial<KuryrConfig['neutron']> = {}): KuryrConfig 
     binding: { vethDstPrefix: 'eth' },
     vifPool: { enabled: false, min: 0, max: 0, batch: 1, updateFrequency: 60 },
   } as unknown as KuryrConfig;
-}
-
-function fakeNeutron(script: Partial<Record<keyof Neutron, (...args: never[]) => unknown>>): { neutron: Neutron; calls: string[] } {
-  const calls: string[] = [];
-  const neutron = new Proxy({} as Neutron, {
-    get: (_t, name: string) => async (...args: unknown[]) => {
-      calls.push(`${name} ${JSON.stringify(args)}`);
-      const impl = (script as Record<string, (...a: unknown[]) => unknown>)[name];
-      if (!impl) throw new Error(`unexpected Neutron call ${name}`);
-      return impl(...args);
-    },
-  });
-  return { neutron, calls };
 }
 
 function drivers(neutron: Neutron, config = configWith()) {
