@@ -459,8 +459,8 @@ export class KuryrNetworkDriver implements NetworkDriver {
     // IPAM puts every address of an endpoint on one port (dual stack included).
     if (found.length > 1) throw conflict(`the endpoint's addresses are on different Neutron ports: ${found.map((p) => p.id).join(', ')}`);
     const keep = found[0]!;
-    if (keep.device_id === req.EndpointID) return { port: keep }; // a retried CreateEndpoint
-    if (keep.device_id) throw conflict(`Neutron port ${keep.id} already serves endpoint ${keep.device_id.slice(0, 12)}`);
+    if (keep.device_id === req.EndpointID && state.isThisHosts(keep)) return { port: keep }; // a retried CreateEndpoint
+    if (keep.device_id) throw conflict(`${await describePort(this.ctx, keep)} already serves another endpoint`);
     const body: Partial<Port> = { device_id: req.EndpointID, name: endpointPortName(req.EndpointID) };
     if (keep.device_owner !== DEVICE_OWNER) body.device_owner = DEVICE_OWNER;
     if (keep['binding:host_id'] !== config.hostname) body['binding:host_id'] = config.hostname;

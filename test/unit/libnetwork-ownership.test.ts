@@ -140,3 +140,22 @@ test('EndpointOperInfo for random endpoint IDs remembers nothing and answers emp
   }
   assert.equal((net as unknown as { recentEndpoints: Map<string, number> }).recentEndpoints.size, 0);
 });
+
+test('a MAC names a pooled port for each of its subnets once: a repeated RequestAddress with the same MAC gets another port', async () => {
+  const poolId = randomUUID();
+  const subnet = { id: 's1', network_id: 'net-1', cidr: '10.0.0.0/24', ip_version: 4, tags: [], subnetpool_id: poolId };
+  let n = 0;
+  const { neutron } = fakeNeutron({
+    listSubnetPools: () => [{ id: poolId, name: 'kuryrPool-10.0.0.0/24', prefixes: ['10.0.0.0/24'], tags: ['kuryr.subnetpool.owned'], shared: false }],
+    listSubnets: () => [subnet],
+    listNetworks: () => [{ id: 'net-1', tags: ['kuryr.pool:on'], shared: false }],
+    createPorts: (bodies: never) =>
+      (bodies as unknown[]).map(() => ({ id: randomUUID(), network_id: 'net-1', device_id: '', security_groups: [], tags: ['compute:kuryr', 'kuryr.port.pooled'], fixed_ips: [{ subnet_id: 's1', ip_address: `10.0.0.${++n}` }] })),
+  });
+  const config = { ...configWith(), vifPool: { enabled: true, min: 1, max: 0, batch: 2, updateFrequency: 60 } } as KuryrConfig;
+  const { ipam } = drivers(neutron, config);
+  const mac = { 'com.docker.network.endpoint.macaddress': '02:42:0a:00:00:07' };
+  const first = await ipam.requestAddress({ PoolID: poolId, Address: '', Options: mac });
+  const second = await ipam.requestAddress({ PoolID: poolId, Address: '', Options: mac });
+  assert.notEqual(second.Address, first.Address, 'one port never serves two RequestAddress calls for one subnet');
+});
