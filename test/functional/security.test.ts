@@ -1,14 +1,17 @@
 /**
  * The plugin endpoint's security, end to end: a second dockerd of the test's own reaches a Kuryr
- * daemon served only over HTTPS with client-certificate verification, through the .json discovery
- * file Kuryr writes; a client without a valid certificate is refused; the daemon's debug log holds
- * no credential; a world-readable kuryr.conf earns a warning at start.
+ * daemon served only over HTTPS with client-certificate verification and a client-name allow-list,
+ * through the .json discovery file Kuryr writes; a client without a valid certificate, or with one
+ * naming another client, is refused; the daemon's debug log holds no credential, not even one
+ * passed as a network option, and only root can read it; a world-readable kuryr.conf earns a
+ * warning at start.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, copyFile, mkdtemp, open, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
@@ -25,7 +28,8 @@ const SPEC_DIR = join(ETC_PLUGINS, PLUGIN);
 const suffix = uniq();
 const NET = `kt-tls-${suffix}`;
 const CONTAINER = `kt-tls-c-${suffix}`;
-const PREFIX = `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
+const randomPrefix = () => `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
+const PREFIX = randomPrefix();
 
 let dir: string;
 let pki: TestPki;
@@ -71,15 +75,16 @@ async function stopProcess(child: ChildProcess | undefined, graceMs: number): Pr
 }
 
 /** POSTs to the TLS listener as an arbitrary client would, verifying Kuryr's certificate. */
-async function tlsPost(path: string, client: { cert?: string; key?: string }): Promise<number> {
+async function tlsPost(path: string, client: { cert?: string; key?: string }, body = ''): Promise<{ status: number; body: string }> {
   const [ca, cert, key] = await Promise.all([readFile(pki.caFile), client.cert ? readFile(client.cert) : undefined, client.key ? readFile(client.key) : undefined]);
   return new Promise((resolve, reject) => {
     const req = httpsRequest({ host: '127.0.0.1', port: tlsPort, path, method: 'POST', ca, cert, key, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -107,6 +112,7 @@ describe('Kuryr over HTTPS with client certificates, for a dockerd of its own', 
           ssl_cert_file: pki.serverCert,
           ssl_key_file: pki.serverKey,
           ssl_ca_file: pki.caFile,
+          ssl_allowed_client_names: pki.clientName,
           docker_ca_file: pki.caFile,
           docker_client_cert_file: pki.clientCert,
           docker_client_key_file: pki.clientKey,
@@ -157,9 +163,45 @@ describe('Kuryr over HTTPS with client certificates, for a dockerd of its own', 
   });
 
   test('a client without a certificate, or with one from another CA, is refused in the TLS handshake', async () => {
-    assert.equal(await tlsPost('/Plugin.Activate', { cert: pki.clientCert, key: pki.clientKey }), 200);
+    assert.equal((await tlsPost('/Plugin.Activate', { cert: pki.clientCert, key: pki.clientKey })).status, 200);
     await assert.rejects(tlsPost('/Plugin.Activate', {}), /alert certificate required/);
     await assert.rejects(tlsPost('/Plugin.Activate', { cert: pki.otherClientCert, key: pki.otherClientKey }), /unknown ca|ECONNRESET|socket hang up/);
+  });
+
+  test('a client whose certificate, signed by the same CA, names another client gets 403 {"Err"}, and nothing reaches Neutron', async () => {
+    const networkId = randomBytes(32).toString('hex');
+    const createNetwork = JSON.stringify({
+      NetworkID: networkId,
+      Options: {},
+      IPv4Data: [{ AddressSpace: 'global_scope', Pool: `${randomPrefix()}.0/24`, Gateway: `${randomPrefix()}.1/24` }],
+      IPv6Data: [],
+    });
+    const refused = await tlsPost('/NetworkDriver.CreateNetwork', { cert: pki.secondClientCert, key: pki.secondClientKey }, createNetwork);
+    assert.equal(refused.status, 403);
+    assert.deepEqual(JSON.parse(refused.body), {
+      Err: `Kuryr refuses this client: its certificate has subject CN "${pki.secondClientName}", which is not in [DEFAULT] ssl_allowed_client_names`,
+    });
+    assert.deepEqual(await neutron.listNetworks({ tags: idTags(networkId).join(',') }), [], 'no Neutron network for the refused call');
+    assert.equal(kuryr!.logLines('docker call').some((l) => l['method'] === 'NetworkDriver.CreateNetwork' && JSON.stringify(l).includes(networkId)), false);
+    const logged = kuryr!.logLines('plugin call refused: client certificate name not in ssl_allowed_client_names');
+    assert.deepEqual(logged.map((l) => [l['clientName'], l['method']]), [[pki.secondClientName, 'NetworkDriver.CreateNetwork']]);
+    assert.equal((await tlsPost('/Plugin.Activate', { cert: pki.clientCert, key: pki.clientKey })).status, 200, 'the allowed client is still served');
+  });
+
+  test('secrets passed as network options never reach the debug log, which only root can read', async () => {
+    const secret = (what: string) => `${what}-${randomBytes(6).toString('hex')}`;
+    const values = { password: secret('pw'), OS_PASSWORD: secret('ospw'), Secret_Token: secret('st'), applicationCredentialSecret: secret('acs') };
+    const urlPassword = secret('urlpw');
+    const options = [...Object.entries(values).map(([k, v]) => `${k}=${v}`), `kt.endpoint=http://operator:${urlPassword}@127.0.0.1:1/`].flatMap((o) => ['-o', o]);
+    // Kuryr may refuse the options: what matters is the request it logged.
+    await docker2('network', 'create', '-d', PLUGIN, '--ipam-driver', PLUGIN, '--subnet', `${randomPrefix()}.0/24`, ...options, `${NET}-opts`).catch(() => undefined);
+    await docker2('network', 'rm', `${NET}-opts`).catch(() => undefined);
+    const requests = kuryr!.logLines('docker call request').filter((l) => l['method'] === 'NetworkDriver.CreateNetwork');
+    const generic = requests.map((l) => ((l['request'] as { Options?: Record<string, Record<string, string>> }).Options ?? {})['com.docker.network.generic']).find((g) => g && 'password' in g);
+    assert.deepEqual(generic, { password: '***', OS_PASSWORD: '***', Secret_Token: '***', applicationCredentialSecret: '***', 'kt.endpoint': 'http://***@127.0.0.1:1/' });
+    const log = await readFile(kuryr!.logFile, 'utf8');
+    for (const v of [...Object.values(values), urlPassword]) assert.equal(log.includes(v), false, `${v} is in ${kuryr!.logFile}`);
+    assert.equal((await stat(kuryr!.logFile)).mode & 0o777, 0o600, 'the log file is root\'s only');
   });
 
   test('the plugin socket is reachable by its owner only', async () => {
