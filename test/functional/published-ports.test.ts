@@ -50,8 +50,9 @@ describe('published ports as floating IP port forwarding', () => {
     await docker('network', 'create', '-d', daemon.driver, '--ipam-driver', daemon.driver, '--subnet', subnetCidr, net);
     const [n] = await neutron.listNetworks({ tags: idTags(await dockerNetworkId(net)).join(',') });
     const [s] = await neutron.listSubnets({ network_id: n!.id });
-    await adminPut(`routers/${routerId}/add_router_interface`, { subnet_id: s!.id });
+    // Detached even when the attach times out: Neutron may have made the interface anyway.
     detach.push(() => adminPut(`routers/${routerId}/remove_router_interface`, { subnet_id: s!.id }));
+    await adminPut(`routers/${routerId}/add_router_interface`, { subnet_id: s!.id });
     const c = `kt-pubc-${suffix}`;
     containers.push(c);
     await docker('run', '-d', '--name', c, '--net', net, '-p', '8080:80', '-p', '5353:53/udp', IMAGE, 'sleep', '600');
