@@ -107,7 +107,7 @@ export function tcpExposure(uri: string, tls?: { caFile?: string; allowedClientN
  * call's request line, headers and (small) body at once; the answer may take up to call_timeout
  * (25 s by default), and Docker keeps the connection for its next call.
  * - headers: 10 s from the connection (or the previous answer) to the end of the headers; a silent
- *   client is cut then too.
+ *   client is cut then too. On https the TLS handshake gets the same 10 s (node's default is 120 s).
  * - request: 30 s to receive the whole request. It counts only while the request arrives, never
  *   while Kuryr works on its answer, so no call_timeout is cut by it.
  * - keep-alive: an idle connection is closed after 30 s; Docker's plugin client dials again (and
@@ -173,7 +173,7 @@ async function buildListener(protocol: PluginProtocol, logger: Logger, tls?: Lis
     requestTimeout: REQUEST_TIMEOUT_MS,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     ...(tls
-      ? { https: { ...limits, cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) } }
+      ? { https: { ...limits, handshakeTimeout: HEADERS_TIMEOUT_MS, cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) } }
       : { http: limits }),
   }) as unknown as FastifyInstance;
   app.server.maxConnections = MAX_CONNECTIONS;

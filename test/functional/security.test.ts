@@ -11,6 +11,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, copyFile, mkdtemp, open, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -202,6 +204,17 @@ describe('Kuryr over HTTPS with client certificates, for a dockerd of its own', 
     const log = await readFile(kuryr!.logFile, 'utf8');
     for (const v of [...Object.values(values), urlPassword]) assert.equal(log.includes(v), false, `${v} is in ${kuryr!.logFile}`);
     assert.equal((await stat(kuryr!.logFile)).mode & 0o777, 0o600, 'the log file is root\'s only');
+  });
+
+  test('a client that connects to the TLS port and never completes its handshake is cut off within 10 s', async () => {
+    const started = Date.now();
+    const socket = connect(tlsPort, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const closed = await Promise.race([once(socket, 'close').then(() => true), new Promise<boolean>((r) => setTimeout(r, 30_000, false))]);
+    socket.destroy();
+    const seconds = (Date.now() - started) / 1000;
+    assert.ok(closed && seconds >= 9 && seconds <= 13, `the silent client was ${closed ? `cut after ${seconds} s` : 'still connected after 30 s'}`);
+    assert.equal((await tlsPost('/Plugin.Activate', { cert: pki.clientCert, key: pki.clientKey })).status, 200);
   });
 
   test('the plugin socket is reachable by its owner only', async () => {
