@@ -19,10 +19,15 @@ interface Listener {
 
 /** Command lines of the stack's services, as scripts/stack.sh starts them (and what they start). */
 const STACK_PROCESS =
-  /\b(mariadbd|beam\.smp|epmd|erl_child_setup|inet_gethost|rabbitmq|uwsgi|keystone|neutron-server|neutron-linuxbridge-agent|neutron-rootwrap|dnsmasq|dockerd|containerd|docker-proxy|kuryr-server)\b/;
+  /\b(mariadbd|beam\.smp|epmd|erl_child_setup|inet_gethost|rabbitmq|uwsgi|keystone|neutron-server|neutron-linuxbridge-agent|neutron-rootwrap|dnsmasq|dockerd|containerd|docker-proxy)\b/;
+/**
+ * The stack's Kuryr daemon, by its pid file: other kuryr-server processes (tests' private daemons,
+ * developers' dev-daemon.sh) are not the stack's and are configured by whoever started them.
+ */
+const STACK_KURYR_PID = Number(readFileSync('/run/kuryr/kuryr-server.pid', 'utf8').trim());
 
 /** The stack's well-known ports: each must be found listening, so the check below is not vacuous. */
-const EXPECTED = { mariadb: 3306, amqp: 5672, erlangDistribution: 25672, epmd: 4369, keystone: 5000, neutron: 9696 };
+const EXPECTED = { mariadb: 3306, amqp: 5672, erlangDistribution: 25672, epmd: 4369, keystone: 5000, neutron: 9696, kuryrMetrics: 9723 };
 
 /** stack.sh's rule (scripts/stack.sh guard_vxlan_port) for the kernel's VXLAN socket. */
 const VXLAN_PORT = 8472;
@@ -78,7 +83,7 @@ test('every socket a stack service listens on is bound to loopback; the kernel V
     all = await listeners();
   }
 
-  const stack = all.filter((l) => l.owners.some((o) => STACK_PROCESS.test(o.cmdline) || STACK_PROCESS.test(o.name)));
+  const stack = all.filter((l) => l.owners.some((o) => o.pid === STACK_KURYR_PID || STACK_PROCESS.test(o.cmdline) || STACK_PROCESS.test(o.name)));
   const foreign = all.filter((l) => l.owners.length > 0 && !stack.includes(l));
   const ownerless = all.filter((l) => l.owners.length === 0);
   console.log(`stack listeners:\n  ${stack.map(describe).join('\n  ')}`);
