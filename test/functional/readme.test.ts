@@ -48,12 +48,11 @@ function commandBlocks(markdown: string): CommandBlock[] {
   return blocks;
 }
 
+/** A line without its trailing comment and indentation. */
+const command = (line: string): string => line.replace(/\s+# .*$/, '').trim();
+
 /** A block's commands: comments and blank lines dropped. */
-const commands = (block: CommandBlock): string[] =>
-  block.text
-    .split('\n')
-    .map((l) => l.replace(/\s+# .*$/, '').trim())
-    .filter(Boolean);
+const commands = (block: CommandBlock): string[] => block.text.split('\n').map(command).filter(Boolean);
 
 const README = readFileSync(`${REPO}README.md`, 'utf8');
 const BLOCKS = commandBlocks(README);
@@ -152,7 +151,7 @@ test('README.md walk-through: its blocks run, in order, against the stack, and l
     for (const [i, block] of blocks.entries()) {
       const script = block.text
         .split('\n')
-        .map((l) => SUBSTITUTES[l.trim()] ?? l)
+        .map((l) => SUBSTITUTES[command(l)] ?? l)
         .join('\n');
       const isLast = i === blocks.length - 1;
       if (isLast) {

@@ -746,7 +746,7 @@ test('a request that waited for its slot still gets its whole timeout, counted f
       ),
     );
     assert.ok(elapsed[0]! >= 900 && elapsed[0]! < 1800, `first: ${elapsed[0]} ms`);
-    assert.ok(elapsed[1]! >= 1900 && elapsed[1]! < 3000, `second, after waiting for the first: ${elapsed[1]} ms`);
+    assert.ok(elapsed[1]! >= 1900 && elapsed[1]! < 3500, `second, after waiting for the first: ${elapsed[1]} ms`);
   } finally {
     await s.close();
   }
