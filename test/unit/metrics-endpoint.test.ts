@@ -12,7 +12,7 @@ import { KeystoneSession } from '../../src/openstack/keystone.js';
 import { NeutronClient } from '../../src/openstack/neutron.js';
 import { Metrics, MetricsServer, histogramQuantile, metricsUrl, parseExposition, type Sample } from '../../src/metrics/index.js';
 import { activityCheck } from '../../src/cli/status.js';
-import { networkCatalog, passwordAuth, send, startFakeKeystone, startServer, type FakeKeystone, type FakeServer } from './openstack-fake-servers.test.js';
+import { networkCatalog, passwordAuth, send, startFakeKeystone, startServer, type FakeKeystone, type FakeServer } from './openstack-fake-servers.js';
 
 const NET = 'a'.repeat(64);
 const metrics = new Metrics();

@@ -11,7 +11,7 @@ import { PluginProtocol, UNKNOWN_METHOD } from '../../src/libnetwork/protocol.js
 import { KeystoneSession } from '../../src/openstack/keystone.js';
 import { NEUTRON_RESOURCES, NeutronClient } from '../../src/openstack/neutron.js';
 import { Metrics, parseExposition, summarise, type Sample } from '../../src/metrics/index.js';
-import { networkCatalog, passwordAuth, send, startFakeKeystone, startServer } from './openstack-fake-servers.test.js';
+import { networkCatalog, passwordAuth, send, startFakeKeystone, startServer } from './openstack-fake-servers.js';
 
 async function samples(metrics: Metrics, name: string): Promise<Sample[]> {
   return parseExposition(await metrics.text()).filter((s) => s.name === name);

@@ -15,7 +15,7 @@ import {
   startFakeKeystone,
   startServer,
   type FakeKeystone,
-} from './openstack-fake-servers.test.js';
+} from './openstack-fake-servers.js';
 
 const TLS = { insecure: false };
 

@@ -22,7 +22,7 @@ import {
   type FakeServer,
   type Handler,
   type Recorded,
-} from './openstack-fake-servers.test.js';
+} from './openstack-fake-servers.js';
 
 interface Stack {
   ks: FakeKeystone;

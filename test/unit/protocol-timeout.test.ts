@@ -12,7 +12,7 @@ import { createLogger } from '../../src/log.js';
 import type { CreateEndpointRequest, IpamDriver, NetworkDriver } from '../../src/libnetwork/api.js';
 import { KuryrError } from '../../src/errors.js';
 import { CallContext, CallDeadlineError, PluginProtocol, currentCall, tracedDependency, type CallObserver } from '../../src/libnetwork/protocol.js';
-import { captureLogger } from './openstack-fake-servers.test.js';
+import { captureLogger } from './openstack-fake-servers.js';
 
 const NET = 'a'.repeat(64);
 const EP = 'b'.repeat(64);

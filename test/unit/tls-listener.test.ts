@@ -13,7 +13,7 @@ import type { IpamDriver, NetworkDriver } from '../../src/libnetwork/api.js';
 import { PluginProtocol } from '../../src/libnetwork/protocol.js';
 import { PluginServer, pluginNameForSpecDir, type ListenOptions } from '../../src/libnetwork/server.js';
 import { silentLogger, type Logger } from '../../src/log.js';
-import { captureLogger } from './openstack-fake-servers.test.js';
+import { captureLogger } from './openstack-fake-servers.js';
 import { freePort, makeTestPki, type TestPki } from './tls-fixtures.js';
 
 const NET = 'a'.repeat(64);
