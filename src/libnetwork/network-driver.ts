@@ -321,7 +321,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
       logger.info({ networkId: net.id }, 'Neutron network still used by other Docker networks: only this one\'s tags are removed');
     } else {
       for (const subnet of await neutron.listSubnets({ network_id: net.id })) {
-        if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
+        if (await this.madeByKuryr(subnet)) {
           try {
             await neutron.deleteSubnet(subnet.id);
           } catch (err) {
@@ -336,6 +336,20 @@ export class KuryrNetworkDriver implements NetworkDriver {
     // One tag at a time: a whole-list PUT could drop tags another host adds meanwhile.
     const drop = current.tags.filter((t) => ours.has(t) || (!othersUseIt && isNetworkPoolTag(t)));
     for (const tag of drop) await neutron.removeTag('networks', net.id, tag);
+  }
+
+  /**
+   * A subnet on an adopted (operator's) network is Kuryr's to delete only when Kuryr allocated it:
+   * Kuryr tags a subnet it allocates from a Docker network's pool with that pool's ID (as upstream
+   * does); a block of the operator's default pool (a network without --subnet) has Kuryr's subnet
+   * name. An operator's subnet that merely has the name stays.
+   */
+  private async madeByKuryr(subnet: Subnet): Promise<boolean> {
+    if (!subnet.name.startsWith(SUBNET_NAME_PREFIX) || !subnet.subnetpool_id) return false;
+    if (subnet.tags.includes(subnet.subnetpool_id)) return true;
+    const [pool] = await this.ctx.neutron.listSubnetPools({ id: subnet.subnetpool_id });
+    const { defaultSubnetpoolV4, defaultSubnetpoolV6 } = this.ctx.config.neutron;
+    return pool?.name === defaultSubnetpoolV4 || pool?.name === defaultSubnetpoolV6;
   }
 
   /**

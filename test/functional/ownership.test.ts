@@ -143,6 +143,23 @@ describe('Kuryr changes only what is its own', () => {
     assert.ok(!(await neutron.getNetwork(theirs.id)).tags.some((t) => t.startsWith('kuryr.')), 'released: untagged');
   });
 
+  test('an operator\'s subnet that merely has Kuryr\'s subnet name is left in place when the Docker network adopting its network goes', async () => {
+    const p = prefix();
+    const cidr = `${p}.0/24`;
+    const op = await neutron.createNetwork({ name: `own-op-${suffix}`, admin_state_up: true });
+    cleanups.push(() => neutron.deleteNetwork(op.id));
+    const lookalike = await neutron.createSubnet({ name: `kuryr-subnet-${cidr}`, network_id: op.id, ip_version: 4, cidr, gateway_ip: `${p}.1`, enable_dhcp: false });
+    await net(`own-op-${suffix}`, '--subnet', cidr, '--gateway', `${p}.1`, '-o', `neutron.net.name=own-op-${suffix}`);
+    const { ip } = await run(`own-opc-${suffix}`, `own-op-${suffix}`);
+    assert.ok(ip.startsWith(`${p}.`), 'the container got an address of the operator\'s subnet');
+    await docker('rm', '-f', `own-opc-${suffix}`);
+    await docker('network', 'rm', `own-op-${suffix}`);
+    const [kept] = await neutron.listSubnets({ id: lookalike.id });
+    assert.ok(kept, 'the operator\'s subnet is still there');
+    assert.ok(!kept.tags.some((t) => /^[0-9a-f-]{36}$/.test(t)), 'without the pool tag Kuryr put on it');
+    assert.ok(!(await neutron.getNetwork(op.id)).tags.some((t) => t.startsWith('kuryr.')), 'its network is untagged');
+  });
+
   test('another host\'s DeleteEndpoint, Join, EndpointOperInfo and ReleaseAddress never act on this host\'s endpoint (global scope)', async () => {
     // Two daemons of one Docker network ID: "here" binds ports on this machine, "there" is another host.
     const [here, there] = await Promise.all([
