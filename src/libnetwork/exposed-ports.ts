@@ -56,7 +56,7 @@ export class ExposedPorts {
     if (!this.ctx.config.processExternalConnectivity) return {};
     const exposed = parseExposed(req.Options?.[OPT_EXPOSED_PORTS]);
     const { neutron, state, logger } = this.ctx;
-    const port = await state.endpointPort(req.EndpointID);
+    const port = await state.endpointPort(req.EndpointID, req.NetworkID);
     if (!port) {
       if (exposed.length === 0) return {}; // nothing to program for an endpoint we do not know
       throw notFound(`endpoint ${req.EndpointID.slice(0, 12)} has no Neutron port`);
@@ -109,7 +109,7 @@ export class ExposedPorts {
     const hadGroup = this.programmed.get(req.EndpointID);
     this.programmed.delete(req.EndpointID);
     if (hadGroup === false) return {};
-    const port = await this.ctx.state.endpointPort(req.EndpointID);
+    const port = await this.ctx.state.endpointPort(req.EndpointID, req.NetworkID);
     if (!port) return {};
     await this.removeGroups(port.id);
     return {};

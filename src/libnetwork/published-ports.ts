@@ -50,7 +50,7 @@ export class PublishedPorts {
     if (!this.ctx.config.processExternalConnectivity) return {};
     const published = parsePortMap(req.Options?.[OPT_PORT_MAP]);
     const { neutron, state, logger } = this.ctx;
-    const port = await state.endpointPort(req.EndpointID);
+    const port = await state.endpointPort(req.EndpointID, req.NetworkID);
     if (!port) {
       if (published.length === 0) return {}; // nothing to program for an endpoint we do not know
       throw notFound(`endpoint ${req.EndpointID.slice(0, 12)} has no Neutron port`);
@@ -85,7 +85,7 @@ export class PublishedPorts {
     const had = this.programmed.get(req.EndpointID);
     this.programmed.delete(req.EndpointID);
     if (had === false || !this.ctx.config.portForwarding.floatingIp) return {};
-    const port = await this.ctx.state.endpointPort(req.EndpointID);
+    const port = await this.ctx.state.endpointPort(req.EndpointID, req.NetworkID);
     if (!port) return {};
     await this.removeForwardings((await this.resolveFloatingIp()).id, port.id);
     return {};

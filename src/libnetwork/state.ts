@@ -104,15 +104,15 @@ export class NeutronState {
 
   /**
    * An endpoint's port: the one whose device_id is the endpoint ID (ours, pooled, adopted,
-   * upstream's), on the Docker network's Neutron network when the caller names it, and not bound to
-   * another host (in global scope every host sees the same endpoint IDs; each acts on its own).
+   * upstream's), on the Docker network's Neutron network, and not bound to another host (in global
+   * scope every host sees the same endpoint IDs; each acts on its own).
    */
-  async endpointPort(endpointId: string, dockerNetworkId?: string): Promise<Port | undefined> {
-    const net = dockerNetworkId === undefined ? undefined : await this.network(dockerNetworkId);
-    if (dockerNetworkId !== undefined && !net) return undefined;
+  async endpointPort(endpointId: string, dockerNetworkId: string): Promise<Port | undefined> {
+    const net = await this.network(dockerNetworkId);
+    if (!net) return undefined;
     const cached = this.endpointPorts.get(endpointId);
-    if (cached) return !net || cached.network_id === net.id ? cached : undefined;
-    const found = await this.neutron.listPorts({ device_id: endpointId, ...(net ? { network_id: net.id } : {}) });
+    if (cached) return cached.network_id === net.id ? cached : undefined;
+    const found = await this.neutron.listPorts({ device_id: endpointId, network_id: net.id });
     const port = found.find((p) => this.isThisHosts(p));
     if (port) this.endpointPorts.set(endpointId, port);
     return port;

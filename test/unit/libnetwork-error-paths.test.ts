@@ -170,7 +170,7 @@ test('a pooled claim whose PUT went unanswered but landed is recognised, not ret
   await net.createEndpoint({ NetworkID: NET, EndpointID: EP, Options: {}, Interface: { Address: '10.0.0.5/24' } });
   assert.equal(puts, 1, 'no second PUT: the first one landed');
   assert.ok(calls.some((c) => c.startsWith('getPort')), 'it looked at what Neutron holds');
-  const recorded = await ctx.state.endpointPort(EP);
+  const recorded = await ctx.state.endpointPort(EP, NET);
   assert.equal(recorded?.device_id, EP, 'the endpoint holds the port as Neutron has it');
   assert.equal(recorded?.revision_number, 4);
 });
