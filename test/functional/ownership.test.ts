@@ -79,6 +79,7 @@ describe('Kuryr changes only what is its own', () => {
     const before = await snapshot([idA], cidr);
 
     // The trick: a second Docker network naming the first one's pool, then Docker's own calls with it.
+    networks.push(`own-b-${suffix}`);
     const err = await dockerFails('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', cidr, '--ipam-opt', `neutron.pool.name=${a.pool.name}`, `own-b-${suffix}`);
     assert.match(err, /made by Kuryr for another Docker network/);
     for (const options of [{ 'neutron.pool.name': a.pool.name }, { 'neutron.pool.uuid': a.pool.id }]) {
@@ -117,6 +118,7 @@ describe('Kuryr changes only what is its own', () => {
     const theirs = await neutron.createNetwork({ name: `own-theirs-${suffix}`, admin_state_up: true, project_id: other } as never);
     cleanups.push(() => neutron.deleteNetwork(theirs.id));
     const cidr = `${prefix()}.0/24`;
+    networks.push(`own-p-${suffix}`);
     const err = await dockerFails('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', cidr, '-o', `neutron.net.uuid=${theirs.id}`, `own-p-${suffix}`);
     assert.match(err, /no Neutron network with id .*allow_other_projects/);
     assert.deepEqual((await neutron.getNetwork(theirs.id)).tags, [], 'the other project\'s network was not touched');
@@ -124,7 +126,6 @@ describe('Kuryr changes only what is its own', () => {
 
     const wide = await PrivateDaemon.start(`kuryr-own${suffix}`, { neutron: { allow_other_projects: 'True' } });
     cleanups.push(() => wide.stop());
-    networks.push(`own-p-${suffix}`);
     await docker('network', 'create', '-d', wide.driver, '--ipam-driver', wide.driver, '--subnet', cidr, '-o', `neutron.net.uuid=${theirs.id}`, `own-p-${suffix}`);
     assert.ok((await neutron.getNetwork(theirs.id)).tags.some((t) => t.startsWith('kuryr.net.uuid.lh:')), 'the operator\'s opt-in lets Kuryr adopt it');
 
