@@ -19,14 +19,14 @@ import { canonicalIp, cidrContains, firstFreeBlock, firstHost, ipVersion, parseC
 import { blockPoolId, parsePoolId } from './pool-id.js';
 import { PortCreateBatcher } from './port-batcher.js';
 import { isNeutronError, type DriverContext } from './context.js';
-import { DEVICE_OWNER, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNETPOOL_OWNED_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, poolSettingsFromTags, subnetPoolName } from './naming.js';
+import { DEVICE_OWNER, madeByKuryr, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNETPOOL_OWNED_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, poolSettingsFromTags, subnetPoolName } from './naming.js';
 import { checkSharedAllowed, parseNeutronOptions, type FamilyOptions, type PoolOptions } from './options.js';
 import { describePort, endpointLive, namedPool, scopeHint, visibleSubnets } from './scope.js';
 
 /** Kuryr's IPAM driver: Docker pools are Neutron subnet pools, addresses are Neutron ports. */
 /** A port IPAM created that no endpoint has claimed yet. */
 function isFreshKuryrPort(port: Port): boolean {
-  return port.tags.includes(PORT_OWNED_TAG) && port.device_id === '' && port.name === UNBOUND_PORT_NAME;
+  return madeByKuryr(port) && port.device_id === '';
 }
 
 /** How long the second family of a dual-stack endpoint may take to ask for its address. */
@@ -351,6 +351,9 @@ export class KuryrIpamDriver implements IpamDriver {
       if (!subnet) return {};
       ports = await neutron.listPorts({ network_id: subnet.network_id, fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${ip}`] });
     }
+    // Anything else holding the address (a router's gateway port, a VM's port that merely carries
+    // Kuryr's tag) is not ours to touch.
+    ports = ports.filter((p) => madeByKuryr(p) || p.tags.includes(PORT_EXISTING_TAG));
     for (const port of ports) {
       if (endpointLive(this.ctx, port)) {
         // Docker releases an address only after DeleteEndpoint: a live endpoint's port is not this call's to free.
@@ -360,12 +363,11 @@ export class KuryrIpamDriver implements IpamDriver {
     for (const port of ports) {
       if (port.tags.includes(PORT_POOLED_TAG)) {
         await this.releasePooled(port, ip);
-      } else if (port.tags.includes(PORT_OWNED_TAG)) {
-        await neutron.deletePort(port.id);
       } else if (port.tags.includes(PORT_EXISTING_TAG)) {
         await this.releaseAdopted(port);
+      } else {
+        await neutron.deletePort(port.id);
       }
-      // Anything else holding the address (a router's gateway port) is not ours to touch.
       state.forgetPort(port.id);
     }
     state.forgetAddressPort(req.PoolID, ip);

@@ -16,6 +16,14 @@ export const SUBNETPOOL_EXISTING_TAG = 'kuryr.subnetpool.existing';
 export const SUBNETPOOL_OWNED_TAG = 'kuryr.subnetpool.owned';
 
 export const DEVICE_OWNER = 'compute:kuryr';
+
+/**
+ * A port Kuryr made (IPAM's, a pool's): Kuryr creates every one with both its tag and its device
+ * owner. A VM's or router's port that merely carries the tag is not Kuryr's to delete or claim.
+ */
+export function madeByKuryr(port: { tags: readonly string[]; device_owner: string }): boolean {
+  return port.tags.includes(PORT_OWNED_TAG) && port.device_owner === DEVICE_OWNER;
+}
 export const NETWORK_NAME_PREFIX = 'kuryr-net-';
 export const SUBNET_NAME_PREFIX = 'kuryr-subnet-';
 export const UNBOUND_PORT_NAME = 'kuryr-unbound-port';

@@ -29,6 +29,7 @@ import {
   PORT_OWNED_TAG,
   PORT_POOLED_TAG,
   isNetworkPoolTag,
+  madeByKuryr,
   poolSettingTags,
   NET_TAG_LOW,
   SUBNETPOOL_EXISTING_TAG,
@@ -288,7 +289,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
   /** Kuryr's ports on a removed network, except those a live endpoint (here or on another host) still uses. */
   private async deleteLeftoverPorts(networkId: string): Promise<void> {
     const { neutron, logger } = this.ctx;
-    const leftovers = (await neutron.listPorts({ network_id: networkId, tags: PORT_OWNED_TAG })).filter((p) => !endpointLive(this.ctx, p));
+    const leftovers = (await neutron.listPorts({ network_id: networkId, tags: PORT_OWNED_TAG, device_owner: DEVICE_OWNER })).filter((p) => madeByKuryr(p) && !endpointLive(this.ctx, p));
     if (leftovers.length > 0) logger.warn({ portIds: leftovers.map((p) => p.id), networkId }, 'deleting leftover Kuryr ports of a removed Docker network');
     await neutron.deletePorts(leftovers.map((p) => p.id));
   }
@@ -465,7 +466,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
     const mac = req.Interface?.MacAddress?.toLowerCase();
     if (found.length === 0) return { port: await this.ownPort(req, net, addresses, mac, rollback) };
     for (const port of found) {
-      if (!port.tags.includes(PORT_OWNED_TAG) && !port.tags.includes(PORT_EXISTING_TAG)) {
+      if (!madeByKuryr(port) && !port.tags.includes(PORT_EXISTING_TAG)) {
         const held = port.fixed_ips.map((f) => f.ip_address).filter((ip) => addresses.includes(ip));
         throw conflict(`address ${held.join(', ')} is held by ${await describePort(this.ctx, port)}, which Kuryr did not allocate`);
       }

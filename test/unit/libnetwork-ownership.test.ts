@@ -6,6 +6,7 @@ import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { KuryrError } from '../../src/errors.js';
+import { NeutronError } from '../../src/openstack/errors.js';
 import { silentLogger } from '../../src/log.js';
 import type { KuryrConfig } from '../../src/config/types.js';
 import { KuryrIpamDriver } from '../../src/libnetwork/ipam-driver.js';
@@ -158,4 +159,61 @@ test('a MAC names a pooled port for each of its subnets once: a repeated Request
   const first = await ipam.requestAddress({ PoolID: poolId, Address: '', Options: mac });
   const second = await ipam.requestAddress({ PoolID: poolId, Address: '', Options: mac });
   assert.notEqual(second.Address, first.Address, 'one port never serves two RequestAddress calls for one subnet');
+});
+
+/** Neutron's port filters as the drivers use them: device_owner, and tags (all of them). */
+function matches(port: Port, f: { device_owner?: string; tags?: string }): boolean {
+  return (f.device_owner === undefined || port.device_owner === f.device_owner) && (f.tags ?? '').split(',').every((t) => t === '' || port.tags.includes(t));
+}
+
+/** A VM's port that merely carries Kuryr's tag: Kuryr's device owner is what makes a port Kuryr's. */
+const vmPortWithKuryrTag = (over: Partial<Port> = {}) =>
+  endpointPort({ device_owner: 'compute:nova', device_id: randomUUID(), 'binding:host_id': 'host9', name: 'vm-eth0', ...over });
+
+test('ReleaseAddress never deletes a VM\'s port that only carries Kuryr\'s tag', async () => {
+  const vm = vmPortWithKuryrTag();
+  const poolId = randomUUID();
+  const { neutron, calls } = fakeNeutron({
+    listSubnets: () => [{ id: 's1', network_id: 'net-1', cidr: '10.0.0.0/24', tags: [], subnetpool_id: poolId }],
+    listPorts: () => [vm],
+  });
+  const { ipam } = drivers(neutron);
+  assert.deepEqual(await ipam.releaseAddress({ PoolID: poolId, Address: '10.0.0.5' }), {});
+  assert.deepEqual(writes(calls), [], 'the VM port is left as it is');
+});
+
+test('CreateEndpoint refuses an address a VM\'s port holds, whatever tags it carries, and names no foreign IDs', async () => {
+  const vm = vmPortWithKuryrTag({ project_id: 'another-project' });
+  const { neutron, calls } = fakeNeutron({
+    listNetworks: () => [{ id: 'net-1', tags: [], shared: false }],
+    listPorts: () => [vm],
+  });
+  const { net } = drivers(neutron);
+  await assert.rejects(
+    net.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: { Address: '10.0.0.5/24' }, Options: {} }),
+    (e: unknown) => e instanceof KuryrError && e.status === 409 && /Kuryr did not allocate/.test(e.message) && !e.message.includes(vm.id) && !e.message.includes(vm.device_id),
+  );
+  assert.deepEqual(writes(calls), [], 'the VM port is neither claimed nor retagged');
+});
+
+test('DeleteNetwork deletes leftover Kuryr ports, never a VM\'s port carrying Kuryr\'s tag', async () => {
+  const leftover = endpointPort({ device_id: '', 'binding:host_id': '', name: 'kuryr-unbound-port' });
+  const vm = vmPortWithKuryrTag();
+  const deleted: string[] = [];
+  let netDeletes = 0;
+  const { neutron } = fakeNeutron({
+    listNetworks: () => [{ id: 'net-1', tags: [`kuryr.net.uuid.lh:${NET.slice(0, 32)}`, `kuryr.net.uuid.uh:${NET.slice(32)}`], shared: false }],
+    listSubnets: () => [],
+    // Neutron's own filtering: a caller that does not ask for Kuryr's device owner gets both.
+    listPorts: (f: never) => [leftover, vm].filter((p) => matches(p, f as { device_owner?: string; tags?: string })),
+    deleteNetwork: () => {
+      // The first delete finds ports still on the network (Neutron's 409), as after a crash.
+      if (++netDeletes === 1) throw new NeutronError({ method: 'DELETE', path: '/v2.0/networks/net-1', httpStatus: 409, type: 'NetworkInUse' });
+    },
+    deletePorts: (ids: never) => void deleted.push(...(ids as string[])),
+  });
+  const { net } = drivers(neutron, { ...configWith(), capabilityScope: 'local' });
+  assert.deepEqual(await net.deleteNetwork({ NetworkID: NET }), {});
+  assert.deepEqual(deleted, [leftover.id], 'the leftover goes, the VM port survives');
+  assert.equal(netDeletes, 2, 'the network is deleted once its leftovers are');
 });
