@@ -1,6 +1,5 @@
 import type { KuryrConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { NeutronError } from '../openstack/errors.js';
 import type { Neutron, Port } from '../openstack/neutron-types.js';
 import type { PortPools } from './port-pool.js';
 import type { NeutronState, PortBinder, KeyedLock } from './state.js';
@@ -27,25 +26,4 @@ export interface EndpointObserver {
   onEndpointJoined(event: { endpointId: string; networkId: string; port: Port; settled: Promise<void> }): void;
   /** DeleteEndpoint: nothing may touch the port once this resolves (it goes back to a pool). */
   onEndpointDeleted?(endpointId: string): Promise<void>;
-}
-
-/** True when `err` is Neutron answering with this status (and error type, when given). */
-export function isNeutronError(err: unknown, status: number, type?: string): err is NeutronError {
-  return err instanceof NeutronError && err.httpStatus === status && (type === undefined || err.type === type);
-}
-
-/** True when Neutron never answered (timeout, connection lost): the request may have been applied. */
-export function isUnanswered(err: unknown): err is NeutronError {
-  return err instanceof NeutronError && err.httpStatus === undefined;
-}
-
-/** Runs cleanup steps in reverse, logging (not throwing) their failures: the original error wins. */
-export async function undo(logger: Logger, steps: (() => Promise<unknown>)[], what: string): Promise<void> {
-  for (const step of [...steps].reverse()) {
-    try {
-      await step();
-    } catch (err) {
-      logger.error({ err }, `rollback of ${what} failed; \`kuryr gc\` will find the leftover by its tags`);
-    }
-  }
 }

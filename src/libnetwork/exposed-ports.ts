@@ -1,7 +1,9 @@
 import { invalidRequest, notFound, withContext } from '../errors.js';
 import type { SecurityGroupRule } from '../openstack/neutron-types.js';
 import { OPT_EXPOSED_PORTS, type Empty, type EndpointRequest, type ExternalConnectivityRequest } from './api.js';
-import { isNeutronError, undo, type DriverContext } from './context.js';
+import { isNeutronError } from '../openstack/errors.js';
+import type { DriverContext } from './context.js';
+import { undo } from './undo.js';
 import { idTags } from './naming.js';
 
 const PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 132: 'sctp' };

@@ -18,7 +18,8 @@ import {
 import { canonicalIp, cidrContains, firstFreeBlock, firstHost, ipVersion, parseCidr, type Cidr } from './cidr.js';
 import { blockPoolId, parsePoolId } from './pool-id.js';
 import { PortCreateBatcher } from './port-batcher.js';
-import { isNeutronError, type DriverContext } from './context.js';
+import { isNeutronError } from '../openstack/errors.js';
+import type { DriverContext } from './context.js';
 import { DEVICE_OWNER, madeByKuryr, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNETPOOL_OWNED_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, poolSettingsFromTags, subnetPoolName } from './naming.js';
 import { checkSharedAllowed, parseNeutronOptions, type FamilyOptions, type PoolOptions } from './options.js';
 import { describePort, endpointLive, namedPool, scopeHint, visibleSubnets } from './scope.js';

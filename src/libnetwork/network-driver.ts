@@ -19,7 +19,9 @@ import {
   type StaticRoute,
 } from './api.js';
 import { canonicalIp, cidrContains, cidrWithin, parseCidr, splitInterfaceAddress, type Cidr } from './cidr.js';
-import { isNeutronError, isUnanswered, undo, type DriverContext } from './context.js';
+import { isNeutronError, isUnanswered } from '../openstack/errors.js';
+import type { DriverContext } from './context.js';
+import { undo } from './undo.js';
 import { ExposedPorts } from './exposed-ports.js';
 import { PublishedPorts } from './published-ports.js';
 import {

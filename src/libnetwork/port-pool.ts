@@ -3,7 +3,7 @@ import { hostEndNames } from '../binding/naming.js';
 import type { VifPoolConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Filters, Neutron, Port, Subnet } from '../openstack/neutron-types.js';
-import { isNeutronError, isUnanswered } from './context.js';
+import { isNeutronError, isUnanswered } from '../openstack/errors.js';
 import { DEVICE_OWNER, PORT_OWNED_TAG, PORT_POOLED_TAG, POOLED_PORT_NAME, poolHostTag } from './naming.js';
 
 /**

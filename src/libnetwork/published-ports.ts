@@ -1,7 +1,8 @@
 import { KuryrError, invalidRequest, notFound, withContext } from '../errors.js';
 import type { FloatingIp, PortForwarding } from '../openstack/neutron-types.js';
 import { OPT_PORT_MAP, type Empty, type EndpointRequest, type ExternalConnectivityRequest } from './api.js';
-import { undo, type DriverContext } from './context.js';
+import type { DriverContext } from './context.js';
+import { undo } from './undo.js';
 
 const PROTOCOLS: Record<number, 'tcp' | 'udp'> = { 6: 'tcp', 17: 'udp' };
 

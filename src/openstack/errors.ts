@@ -104,3 +104,13 @@ export function scrubSecrets(text: string, secrets: Iterable<string | undefined>
   }
   return out;
 }
+
+/** True when `err` is Neutron answering with this status (and error type, when given). */
+export function isNeutronError(err: unknown, status: number, type?: string): err is NeutronError {
+  return err instanceof NeutronError && err.httpStatus === status && (type === undefined || err.type === type);
+}
+
+/** True when Neutron never answered (timeout, connection lost): the request may have been applied. */
+export function isUnanswered(err: unknown): err is NeutronError {
+  return err instanceof NeutronError && err.httpStatus === undefined;
+}
