@@ -2,7 +2,7 @@
  * Builds the Kuryr daemon from a resolved configuration: OpenStack clients, host binding, the two
  * drivers, the protocol and its listeners. Used by `kuryr-server` and by tests; does nothing at import.
  */
-import { Binder, containerIfName } from './binding/index.js';
+import { Binder, containerIfName, hostEndExists } from './binding/index.js';
 import { IprouteHostNetwork } from './binding/host/index.js';
 import type { KuryrConfig } from './config/types.js';
 import { DockerClient } from './docker/client.js';
@@ -56,12 +56,14 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
   });
   // What a Docker call waits on, so one that misses call_timeout can say which.
   const tracedNeutron = tracedDependency(clients.neutron, 'Neutron', 'KURYR_ERR_NEUTRON');
-  const binder = new Binder({ host: new IprouteHostNetwork(), config: config.binding, logger: logger.child({ component: 'binding' }) });
+  const host = new IprouteHostNetwork();
+  const binder = new Binder({ host, config: config.binding, logger: logger.child({ component: 'binding' }) });
   const portBinder: PortBinder = {
     bind: (port, network, endpointId, opts) => binder.bind(port, network, endpointId, opts),
     activate: (port) => binder.activate(port),
     unbind: (port, endpointId) => binder.unbind(port, endpointId),
     containerIfName: (port) => containerIfName(port.id),
+    hostEndExists: (port) => hostEndExists(host, port.id),
   };
   // Docker's own API: read in the background only (port DNS names, gc), never inside a plugin call.
   const docker = new DockerClient(config.docker);
@@ -75,7 +77,7 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     config,
     logger: logger.child({ component: 'driver' }),
     locks: new KeyedLock(),
-    pools: new PortPools(clients.neutron, config.vifPool, config.hostname, logger.child({ component: 'pools' })),
+    pools: new PortPools(clients.neutron, config.vifPool, config.hostname, logger.child({ component: 'pools' }), host),
   };
   const protocol = new PluginProtocol(new KuryrNetworkDriver(ctx), new KuryrIpamDriver(ctx), logger.child({ component: 'libnetwork' }), {
     observe: metrics.observeDockerCall,

@@ -3,8 +3,8 @@
  * (IFNAMSIZ 16 including the NUL); every name here is a 3-character prefix plus 11 characters
  * of a Neutron id, so 14, exactly as kuryr-lib and the Neutron agents name them.
  */
-import { existsSync } from 'node:fs';
 import { KuryrError } from '../errors.js';
+import type { HostNetwork } from './host/types.js';
 
 /** Characters of the Neutron id kept after the prefix. */
 export const ID_CHARS = 11;
@@ -46,8 +46,11 @@ export const hostVethName = (portId: string): string => derive('tap', portId, 'p
 export const stagedVethName = (portId: string): string => derive('kst', portId, 'port id');
 /** Every name a port's host end goes by (a device by either name is in use). */
 export const hostEndNames = (portId: string): string[] => [hostVethName(portId), stagedVethName(portId)];
-/** True while a host end of the port's veth exists here: a container on this host uses the port. */
-export const hostEndExists = (portId: string): boolean => hostEndNames(portId).some((dev) => existsSync(`/sys/class/net/${dev}`));
+/** True while a host end of the port's veth exists on `host`: a container on this host uses the port. */
+export async function hostEndExists(host: Pick<HostNetwork, 'linkExists'>, portId: string): Promise<boolean> {
+  const found = await Promise.all(hostEndNames(portId).map((dev) => host.linkExists(dev)));
+  return found.includes(true);
+}
 /** Container end (Docker's SrcName, later renamed by Docker): `t_c` + 11 chars of the port id. */
 export const containerIfName = (portId: string): string => derive('t_c', portId, 'port id');
 /** The Neutron Linux bridge agent's bridge for a network: `brq` + 11 chars of the network id. */

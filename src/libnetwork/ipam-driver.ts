@@ -356,7 +356,7 @@ export class KuryrIpamDriver implements IpamDriver {
     // Kuryr's tag) is not ours to touch.
     ports = ports.filter((p) => madeByKuryr(p) || p.tags.includes(PORT_EXISTING_TAG));
     for (const port of ports) {
-      if (endpointLive(this.ctx, port)) {
+      if (await endpointLive(this.ctx, port)) {
         // Docker releases an address only after DeleteEndpoint: a live endpoint's port is not this call's to free.
         throw conflict(`address ${ip} is still used by a live endpoint (its port is bound${this.ctx.state.isThisHosts(port) ? ' here' : ' on another host'}); DeleteEndpoint comes first`);
       }

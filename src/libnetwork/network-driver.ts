@@ -282,7 +282,9 @@ export class KuryrNetworkDriver implements NetworkDriver {
     const current = (await neutron.listNetworks({ id: net.id }))[0] ?? net;
     const shared = new Set(current.tags.filter((t) => t.startsWith(NET_TAG_LOW))).size > 1;
     const ports = await neutron.listPorts({ network_id: net.id, device_owner: DEVICE_OWNER });
-    const live = ports.filter((p) => mine.has(p.device_id) || (!shared && state.isThisHosts(p) && endpointLive(this.ctx, p)));
+    const isLive = async (p: Port) => mine.has(p.device_id) || (!shared && state.isThisHosts(p) && (await endpointLive(this.ctx, p)));
+    const liveFlags = await Promise.all(ports.map(isLive));
+    const live = ports.filter((_, i) => liveFlags[i]);
     if (live.length > 0) {
       throw conflict(`network ${dockerNetworkId.slice(0, 12)} still has ${live.length} live endpoint(s) on this host; disconnect or remove their containers first`);
     }
@@ -291,7 +293,9 @@ export class KuryrNetworkDriver implements NetworkDriver {
   /** Kuryr's ports on a removed network, except those a live endpoint (here or on another host) still uses. */
   private async deleteLeftoverPorts(networkId: string): Promise<void> {
     const { neutron, logger } = this.ctx;
-    const leftovers = (await neutron.listPorts({ network_id: networkId, tags: PORT_OWNED_TAG, device_owner: DEVICE_OWNER })).filter((p) => madeByKuryr(p) && !endpointLive(this.ctx, p));
+    const kuryrs = (await neutron.listPorts({ network_id: networkId, tags: PORT_OWNED_TAG, device_owner: DEVICE_OWNER })).filter(madeByKuryr);
+    const live = await Promise.all(kuryrs.map((p) => endpointLive(this.ctx, p)));
+    const leftovers = kuryrs.filter((_, i) => !live[i]);
     if (leftovers.length > 0) logger.warn({ portIds: leftovers.map((p) => p.id), networkId }, 'deleting leftover Kuryr ports of a removed Docker network');
     await neutron.deletePorts(leftovers.map((p) => p.id));
   }

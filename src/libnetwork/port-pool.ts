@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { hostEndNames } from '../binding/naming.js';
+import type { HostNetwork } from '../binding/host/types.js';
+import { hostEndExists } from '../binding/naming.js';
 import type { VifPoolConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Filters, Neutron, Port, Subnet } from '../openstack/neutron-types.js';
@@ -61,6 +61,8 @@ export class PortPools {
     private readonly config: VifPoolConfig,
     private readonly hostname: string,
     private readonly logger: Logger,
+    /** This host's devices: a pooled port whose host end exists serves a container. */
+    private readonly host: Pick<HostNetwork, 'linkExists'>,
   ) {}
 
   /** Rebuilds the free lists from Neutron (at start: Kuryr's pooled ports of this host) and starts the periodic refill. */
@@ -267,6 +269,7 @@ export class PortPools {
    */
   private async freeInNeutron(networkId?: string): Promise<Port[]> {
     const listed = await this.neutron.listPorts(freePooledFilter(this.hostname, networkId));
-    return listed.filter((p) => !hostEndNames(p.id).some((dev) => existsSync(`/sys/class/net/${dev}`)));
+    const inUse = await Promise.all(listed.map((p) => hostEndExists(this.host, p.id)));
+    return listed.filter((_, i) => !inUse[i]);
   }
 }

@@ -2,7 +2,6 @@
  * What a request may make Kuryr touch. Kuryr's credentials are usually admin, so Neutron itself
  * would show (and let Kuryr change) every project's objects: the boundaries are drawn here.
  */
-import { hostEndExists } from '../binding/naming.js';
 import { conflict, notFound } from '../errors.js';
 import type { Port, Subnet, SubnetPool } from '../openstack/neutron-types.js';
 import type { DriverContext } from './context.js';
@@ -77,7 +76,7 @@ export async function namedPool(ctx: DriverContext, family: FamilyOptions, reser
  * host (whose containers this daemon cannot see) or its host end exists here. Decided without asking
  * Docker, which holds its locks while it calls the plugin.
  */
-export function endpointLive(ctx: DriverContext, port: Port): boolean {
+export async function endpointLive(ctx: DriverContext, port: Port): Promise<boolean> {
   if (port.device_id === '') return false;
-  return !ctx.state.isThisHosts(port) || hostEndExists(port.id);
+  return !ctx.state.isThisHosts(port) || (await ctx.binder.hostEndExists(port));
 }

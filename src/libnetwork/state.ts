@@ -10,6 +10,8 @@ export interface PortBinder {
   unbind(port: Port, endpointId: string): Promise<void>;
   /** The name of the container end Docker moves into the sandbox. */
   containerIfName(port: Port): string;
+  /** True while the port's host end exists on this host: a container here uses the port. */
+  hostEndExists(port: Port): Promise<boolean>;
 }
 
 /** Who this daemon is to Neutron: the host it binds ports to and the project of its token. */

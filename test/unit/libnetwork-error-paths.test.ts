@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { FakeHostNetwork } from '../../src/binding/host/fake.js';
 import { KuryrError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import type { KuryrConfig } from '../../src/config/types.js';
@@ -34,10 +35,10 @@ function neutronError(status: number, type: string): NeutronError {
   return new NeutronError({ method: 'POST', path: '/v2.0/x', httpStatus: status, type, neutronMessage: `${type} happened` });
 }
 
-const okBinder: PortBinder = { bind: async () => ({ hostIfName: 'tap', containerIfName: 't_c' }), activate: async () => undefined, unbind: async () => undefined, containerIfName: () => 't_c' };
+const okBinder: PortBinder = { bind: async () => ({ hostIfName: 'tap', containerIfName: 't_c' }), activate: async () => undefined, unbind: async () => undefined, containerIfName: () => 't_c', hostEndExists: async () => false };
 
 function drivers(neutron: Neutron, binder = okBinder) {
-  const pools = new PortPools(neutron, { enabled: false, min: 0, max: 0, batch: 1, updateFrequency: 60 }, 'host1', silentLogger);
+  const pools = new PortPools(neutron, { enabled: false, min: 0, max: 0, batch: 1, updateFrequency: 60 }, 'host1', silentLogger, new FakeHostNetwork());
   const ctx = { neutron, state: new NeutronState(neutron, { hostname: 'host1', projectId: async () => 'kuryr-project' }), binder, config, logger: silentLogger, locks: new KeyedLock(), pools };
   return { net: new KuryrNetworkDriver(ctx), ipam: new KuryrIpamDriver(ctx), ctx };
 }
@@ -143,7 +144,7 @@ test('a dry pool whose bulk refill Neutron refuses hands out nothing (the caller
       throw neutronError(409, 'OverQuota');
     },
   });
-  const pools = new PortPools(neutron, { enabled: true, min: 2, max: 0, batch: 4, updateFrequency: 60 }, 'host1', silentLogger);
+  const pools = new PortPools(neutron, { enabled: true, min: 2, max: 0, batch: 4, updateFrequency: 60 }, 'host1', silentLogger, new FakeHostNetwork());
   pools.enable('net-1', [subnet as never]);
   // Two takers arrive while the refill enable() started is failing: they wait for it rather than each creating.
   const taken = await Promise.all([pools.take('net-1', 'sub-1'), pools.take('net-1', 'sub-1')]);
@@ -189,7 +190,7 @@ test('ports an unanswered bulk create made anyway are found by their tags before
     },
     listPorts: () => made,
   });
-  const pools = new PortPools(neutron, { enabled: true, min: 1, max: 0, batch: 2, updateFrequency: 60 }, 'host1', silentLogger);
+  const pools = new PortPools(neutron, { enabled: true, min: 1, max: 0, batch: 2, updateFrequency: 60 }, 'host1', silentLogger, new FakeHostNetwork());
   pools.enable('net-1', [subnet as never]);
   const first = await pools.take('net-1', 'sub-1');
   assert.equal(first, undefined, 'the unanswered refill gave nothing at the time');

@@ -5,6 +5,8 @@
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { hostEndExists, hostVethName, stagedVethName } from '../../src/binding/naming.js';
+import { FakeHostNetwork } from '../../src/binding/host/fake.js';
 import { KuryrError } from '../../src/errors.js';
 import { NeutronError } from '../../src/openstack/errors.js';
 import { silentLogger } from '../../src/log.js';
@@ -31,10 +33,10 @@ function configWith(neutron: Partial<KuryrConfig['neutron']> = {}): KuryrConfig 
   } as unknown as KuryrConfig;
 }
 
-function drivers(neutron: Neutron, config = configWith()) {
+function drivers(neutron: Neutron, config = configWith(), host = new FakeHostNetwork()) {
   const unbound: string[] = [];
-  const binder: PortBinder = { bind: async () => ({ hostIfName: 'tap', containerIfName: 't_c' }), activate: async () => undefined, unbind: async (p) => void unbound.push(p.id), containerIfName: () => 't_c' };
-  const pools = new PortPools(neutron, config.vifPool, 'host1', silentLogger);
+  const binder: PortBinder = { bind: async () => ({ hostIfName: 'tap', containerIfName: 't_c' }), activate: async () => undefined, unbind: async (p) => void unbound.push(p.id), containerIfName: () => 't_c', hostEndExists: (p) => hostEndExists(host, p.id) };
+  const pools = new PortPools(neutron, config.vifPool, 'host1', silentLogger, host);
   const ctx = { neutron, state: new NeutronState(neutron, { hostname: 'host1', projectId: async () => OWN }), binder, config, logger: silentLogger, locks: new KeyedLock(), pools };
   return { net: new KuryrNetworkDriver(ctx), ipam: new KuryrIpamDriver(ctx), ctx, unbound };
 }
@@ -216,4 +218,37 @@ test('DeleteNetwork deletes leftover Kuryr ports, never a VM\'s port carrying Ku
   assert.deepEqual(await net.deleteNetwork({ NetworkID: NET }), {});
   assert.deepEqual(deleted, [leftover.id], 'the leftover goes, the VM port survives');
   assert.equal(netDeletes, 2, 'the network is deleted once its leftovers are');
+});
+
+test('ReleaseAddress refuses a port whose host end exists on this host (the host layer says so), and frees it once the device is gone', async () => {
+  const port = endpointPort({});
+  const poolId = randomUUID();
+  const deleted: string[] = [];
+  const { neutron } = fakeNeutron({
+    listSubnets: () => [{ id: 's1', network_id: 'net-1', cidr: '10.0.0.0/24', tags: [], subnetpool_id: poolId }],
+    listPorts: () => (deleted.includes(port.id) ? [] : [port]),
+    deletePort: (id: never) => void deleted.push(id),
+  });
+  const host = new FakeHostNetwork();
+  host.addLink(hostVethName(port.id), { kind: 'veth' });
+  const { ipam } = drivers(neutron, configWith(), host);
+  await assert.rejects(ipam.releaseAddress({ PoolID: poolId, Address: '10.0.0.5' }), (e: unknown) => e instanceof KuryrError && e.status === 409 && /live endpoint/.test(e.message));
+  assert.deepEqual(deleted, [], 'a container here still uses the port');
+  await host.deleteLink(hostVethName(port.id));
+  assert.deepEqual(await ipam.releaseAddress({ PoolID: poolId, Address: '10.0.0.5' }), {});
+  assert.deepEqual(deleted, [port.id], 'without its host end the port is released');
+});
+
+test('a restarted pool leaves out pooled ports whose host end (tap or staged name) exists on this host', async () => {
+  const [tapped, staged, free] = [randomUUID(), randomUUID(), randomUUID()];
+  const pooled = (id: string) => endpointPort({ id, device_id: '', name: 'kuryr-pooled-port', 'binding:host_id': '', tags: ['compute:kuryr', 'kuryr.port.pooled', 'kuryr.pool.host:host1'] });
+  const { neutron } = fakeNeutron({ listPorts: () => [tapped, staged, free].map(pooled) });
+  const host = new FakeHostNetwork();
+  host.addLink(hostVethName(tapped), { kind: 'veth' });
+  host.addLink(stagedVethName(staged), { kind: 'veth' });
+  const pools = new PortPools(neutron, { enabled: true, min: 0, max: 0, batch: 1, updateFrequency: 60 }, 'host1', silentLogger, host);
+  await pools.start();
+  pools.stop();
+  assert.deepEqual([...pools.sizes()], [['net-1', 1]], 'only the port no container uses is free');
+  assert.equal((await pools.take('net-1', 's1'))?.id, free);
 });
