@@ -72,14 +72,6 @@ export function firstHost(cidr: Cidr): string {
   return ipaddr.fromByteArray(bytes).toString();
 }
 
-export function sameCidr(a: string, b: string): boolean {
-  try {
-    return parseCidr(a).text === parseCidr(b).text;
-  } catch {
-    return false;
-  }
-}
-
 function toBigInt(ip: string): bigint {
   return ipaddr
     .parse(ip)
@@ -100,13 +92,6 @@ function range(c: Cidr): [bigint, bigint] {
   const bits = BigInt((c.version === 4 ? 32 : 128) - c.prefixLength);
   const start = toBigInt(c.network);
   return [start, start + (1n << bits) - 1n];
-}
-
-export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
-  if (a.version !== b.version) return false;
-  const [as, ae] = range(a);
-  const [bs, be] = range(b);
-  return as <= be && bs <= ae;
 }
 
 /** True when `inner` lies wholly inside `outer`. */

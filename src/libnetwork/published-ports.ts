@@ -1,5 +1,5 @@
 import { KuryrError, invalidRequest, notFound, withContext } from '../errors.js';
-import type { FloatingIp, PortForwarding } from '../openstack/neutron-types.js';
+import type { FloatingIp } from '../openstack/neutron-types.js';
 import { OPT_PORT_MAP, type Empty, type EndpointRequest, type ExternalConnectivityRequest } from './api.js';
 import type { DriverContext } from './context.js';
 import { undo } from './undo.js';
@@ -95,11 +95,6 @@ export class PublishedPorts {
   /** DeleteEndpoint: the endpoint is gone, and so is what this process knew of it. */
   forget(endpointId: string): void {
     this.programmed.delete(endpointId);
-  }
-
-  /** The forwardings of one endpoint's port. */
-  async forwardings(portId: string): Promise<PortForwarding[]> {
-    return this.ctx.neutron.listPortForwardings((await this.resolveFloatingIp()).id, { internal_port_id: portId });
   }
 
   private async removeForwardings(fipId: string, portId: string): Promise<void> {
