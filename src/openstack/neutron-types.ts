@@ -150,7 +150,6 @@ export interface Neutron {
   listNetworks(filters?: Filters): Promise<Network[]>;
   getNetwork(id: string): Promise<Network>;
   createNetwork(body: Creatable<Network>): Promise<Network>;
-  updateNetwork(id: string, body: Partial<Network>): Promise<Network>;
   /** 404 counts as success. */
   deleteNetwork(id: string): Promise<void>;
 

@@ -388,9 +388,6 @@ export class NeutronClient implements Neutron {
   createNetwork(body: Creatable<Network>): Promise<Network> {
     return this.#createTagged('networks', 'network', body, false);
   }
-  updateNetwork(id: string, body: Partial<Network>): Promise<Network> {
-    return this.#update('networks', 'network', id, body);
-  }
   deleteNetwork(id: string): Promise<void> {
     return this.#delete(`/v2.0/networks/${encodeURIComponent(id)}`);
   }

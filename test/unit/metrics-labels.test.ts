@@ -90,7 +90,6 @@ test('every request the Neutron client can make is labelled with a resource of N
     listNetworks: () => client.listNetworks(),
     getNetwork: () => client.getNetwork('n'),
     createNetwork: () => client.createNetwork({ name: 'n', tags: ['t'] } as never),
-    updateNetwork: () => client.updateNetwork('n', { name: 'm' }),
     deleteNetwork: () => client.deleteNetwork('n'),
     listSubnets: () => client.listSubnets(),
     getSubnet: () => client.getSubnet('s'),
