@@ -298,7 +298,6 @@ function buildDefaults(r: OptionReader, args: ReturnType<typeof parseServerArgs>
     pluginSpecDir: r.str(D, 'plugin_spec_dir')!,
     debug: args.debug ?? r.bool(D, 'debug'),
     hostname,
-    bindir: r.str(D, 'bindir')!,
     defaultPortDriver,
     enabledPortDrivers,
   };

@@ -63,7 +63,7 @@ export const DEFAULT_OPTS: readonly OptDef[] = [
   s('ssl_ca_file', undefined, { help: 'CA bundle; when set, Docker must present a client certificate.' }),
   { name: 'ssl_allowed_client_names', kind: 'list', default: '', help: 'With ssl_ca_file: the client certificate subject common names (CN) served; empty: any the CA signed.' },
   s('subnetpool_name_prefix', 'kuryrPool'),
-  s('bindir', '/usr/libexec/kuryr'),
+  s('bindir', undefined, { ignored: 'warn', help: 'Kuryr-TS plugs ports itself; it runs no binding scripts' }),
   s('pybasedir', undefined, { ignored: 'silent' }),
   s('deployment_type', 'baremetal', { ignored: 'silent' }),
   s('port_driver', undefined, { ignored: 'warn', help: 'Deprecated and unused upstream; use default_port_driver.' }),

@@ -126,8 +126,6 @@ export interface KuryrConfig {
   docker: DockerApiConfig;
   vifPool: VifPoolConfig;
   portForwarding: PortForwardingConfig;
-  /** `[DEFAULT] bindir`: where the binding scripts (`<vif_type> bind|unbind ...`) live. Always set by loadConfig. */
-  bindir?: string;
   /** `[DEFAULT] default_port_driver` as a short name (upstream module paths are mapped). Always set by loadConfig. */
   defaultPortDriver?: PortDriverName;
   /** `[DEFAULT] enabled_port_drivers` as short names. Always set by loadConfig. */

@@ -98,7 +98,6 @@ describe('loadConfig with an upstream kuryr.conf', () => {
     assert.equal(c.debug, false);
     assert.equal(c.logFile, undefined);
     assert.equal(c.hostname, 'node-1');
-    assert.equal(c.bindir, '/usr/libexec/kuryr');
     assert.equal(c.defaultPortDriver, 'veth');
     assert.deepEqual(c.enabledPortDrivers, ['veth']);
     assert.deepEqual(c.binding, { vethDstPrefix: 'eth', defaultDriver: 'veth', enabledDrivers: ['veth'], linkIface: '' });
@@ -241,9 +240,9 @@ describe('loadConfig file order', () => {
 
   it('reads every *.conf of --config-dir in sorted order, after the --config-file before it', () => {
     const d = dir({
-      'kuryr.conf': `[DEFAULT]\nsubnetpool_name_prefix = main\nbindir = /main\n${AUTH}`,
+      'kuryr.conf': `[DEFAULT]\nsubnetpool_name_prefix = main\nplugin_spec_dir = /main\n${AUTH}`,
       'conf.d/20-b.conf': '[DEFAULT]\nsubnetpool_name_prefix = twenty\n',
-      'conf.d/10-a.conf': '[DEFAULT]\nsubnetpool_name_prefix = ten\nbindir = /ten\n',
+      'conf.d/10-a.conf': '[DEFAULT]\nsubnetpool_name_prefix = ten\nplugin_spec_dir = /ten\n',
       'conf.d/99-z.conf.disabled': '[DEFAULT]\nsubnetpool_name_prefix = disabled\n',
       // Several files, created out of order.
       'conf.d/15-q.conf': '[DEFAULT]\nsubnetpool_name_prefix = fifteen\n',
@@ -253,7 +252,7 @@ describe('loadConfig file order', () => {
     });
     const c = loadConfig(['--config-file', join(d, 'kuryr.conf'), '--config-dir', join(d, 'conf.d')], {}, opts());
     assert.equal(c.subnetpoolNamePrefix, 'twenty');
-    assert.equal(c.bindir, '/ten');
+    assert.equal(c.pluginSpecDir, '/ten');
     const names = ['05-m', '10-a', '11-j', '12-k', '15-q', '20-b'].map((x) => join(d, `conf.d/${x}.conf`));
     assert.deepEqual(c.sources.slice(0, 7), [join(d, 'kuryr.conf'), ...names]);
   });
@@ -261,17 +260,17 @@ describe('loadConfig file order', () => {
   it('uses the default file and directory only when none is given on the command line', () => {
     const d = dir({
       'etc/kuryr.conf': `[DEFAULT]\nsubnetpool_name_prefix = default-file\n${AUTH}`,
-      'etc/kuryr.conf.d/50.conf': '[DEFAULT]\nbindir = /from-default-dir\n',
+      'etc/kuryr.conf.d/50.conf': '[DEFAULT]\nplugin_spec_dir = /from-default-dir\n',
       'other.conf': `[DEFAULT]\nsubnetpool_name_prefix = other\n${AUTH}`,
     });
     const o = opts({ defaultConfigFiles: [join(d, 'missing.conf'), join(d, 'etc/kuryr.conf')], defaultConfigDirs: [join(d, 'etc/kuryr.conf.d')] });
     const byDefault = loadConfig([], {}, o);
     assert.equal(byDefault.subnetpoolNamePrefix, 'default-file');
-    assert.equal(byDefault.bindir, '/from-default-dir');
+    assert.equal(byDefault.pluginSpecDir, '/from-default-dir');
     const explicit = loadConfig(['--config-file', join(d, 'other.conf')], {}, o);
     assert.equal(explicit.subnetpoolNamePrefix, 'other');
     // As in oslo.config, the default directory is still read when only --config-file is given.
-    assert.equal(explicit.bindir, '/from-default-dir');
+    assert.equal(explicit.pluginSpecDir, '/from-default-dir');
   });
 
   it('fails when a --config-file or --config-dir given on the command line does not exist', () => {
@@ -310,22 +309,22 @@ describe('loadConfig values from the environment and the command line', () => {
 describe('loadConfig $-substitution (oslo.config)', () => {
   it('turns $$ into $ and resolves $option and ${group.option}', () => {
     const d = dir({
-      'k.conf': `[DEFAULT]\npybasedir = /opt/kuryr\nbindir = $pybasedir/libexec\nsubnetpool_name_prefix = \${neutron.default_subnetpool_v4}-x\n${AUTH.replace('password = n0t-for-logs', () => 'password = pa$$word')}default_subnetpool_v4 = p4\n`,
+      'k.conf': `[DEFAULT]\npybasedir = /opt/kuryr\nplugin_spec_dir = $pybasedir/plugins\nsubnetpool_name_prefix = \${neutron.default_subnetpool_v4}-x\n${AUTH.replace('password = n0t-for-logs', () => 'password = pa$$word')}default_subnetpool_v4 = p4\n`,
     });
     const c = loadConfig(['--config-file', join(d, 'k.conf')], {}, opts());
-    assert.equal(c.bindir, '/opt/kuryr/libexec');
+    assert.equal(c.pluginSpecDir, '/opt/kuryr/plugins');
     assert.equal(c.subnetpoolNamePrefix, 'p4-x');
     assert.equal(c.neutron.auth.password, 'pa$word');
   });
 
   it('rejects a reference to an unknown option, naming it unless the value is secret', () => {
     const d = dir({
-      'a.conf': `[DEFAULT]\nbindir = $nosuch/x\n${AUTH}`,
+      'a.conf': `[DEFAULT]\nplugin_spec_dir = $nosuch/x\n${AUTH}`,
       'b.conf': AUTH.replace('password = n0t-for-logs', 'password = my$ecretpart'),
     });
     assert.throws(
       () => loadConfig(['--config-file', join(d, 'a.conf')], {}, opts()),
-      (e: KuryrError) => e.code === 'KURYR_ERR_CONFIG' && e.message.includes('[DEFAULT] bindir = "$nosuch/x" refers to unknown option "$nosuch"') && e.message.includes(`${join(d, 'a.conf')}:2`),
+      (e: KuryrError) => e.code === 'KURYR_ERR_CONFIG' && e.message.includes('[DEFAULT] plugin_spec_dir = "$nosuch/x" refers to unknown option "$nosuch"') && e.message.includes(`${join(d, 'a.conf')}:2`),
     );
     assert.throws(
       () => loadConfig(['--config-file', join(d, 'b.conf')], {}, opts()),
@@ -337,7 +336,7 @@ describe('loadConfig $-substitution (oslo.config)', () => {
 describe('loadConfig warnings', () => {
   it('warns about unknown options with a hint for renamed or misspelled ones, and passes them to onWarning', () => {
     const d = dir({
-      'k.conf': `[DEFAULT]\ncapabilty_scope = local\nlog-file = x.log\nuse_syslog = true\n[neutron_client]\nneutron_uri = http://n:9696\n[oslo_concurrency]\nlock_path = /x\n${AUTH}interface = internal\n[binding]\nenabled_driver = veth\n`,
+      'k.conf': `[DEFAULT]\ncapabilty_scope = local\nbindir = /usr/libexec/kuryr\nlog-file = x.log\nuse_syslog = true\n[neutron_client]\nneutron_uri = http://n:9696\n[oslo_concurrency]\nlock_path = /x\n${AUTH}interface = internal\n[binding]\nenabled_driver = veth\n`,
     });
     const seen: string[] = [];
     const c = loadConfig(['--config-file', join(d, 'k.conf')], {}, opts({ onWarning: (m) => seen.push(m) }));
@@ -351,6 +350,7 @@ describe('loadConfig warnings', () => {
     has('section [oslo_concurrency] is not read by Kuryr');
     has('[neutron] interface is not a Kuryr option, ignored; use [neutron] endpoint_type');
     has('[binding] enabled_driver is not a Kuryr option, ignored; did you mean enabled_drivers?');
+    has('[DEFAULT] bindir has no effect in Kuryr-TS; ignored (Kuryr-TS plugs ports itself; it runs no binding scripts)');
     assert.ok(w.every((x) => !x.includes('http://n:9696') && !x.includes('n0t-for-logs')));
   });
 
