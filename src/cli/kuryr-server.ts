@@ -1,14 +1,25 @@
 #!/usr/bin/env node
 /** kuryr-server: the libnetwork daemon, started as upstream's is (`kuryr-server --config-file ...`). */
+import { readFileSync } from 'node:fs';
 import { formatServerArgsHelp, loadConfig } from '../config/index.js';
 import { KuryrError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { buildDaemon, probeNeutron } from '../daemon.js';
 
+/** The version in Kuryr's package.json (the built file sits at `<outDir>/src/cli/`, the package root above `<outDir>`). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`Usage: kuryr-server [options]\n\n${formatServerArgsHelp()}\n`);
+    return 0;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
   const config = loadConfig(argv, process.env, { binaryName: 'kuryr-server' });
