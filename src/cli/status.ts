@@ -3,6 +3,7 @@ import { get as httpGet } from 'node:http';
 import type { KuryrConfig } from '../config/types.js';
 import { probeNeutron } from '../daemon.js';
 import { DockerClient } from '../docker/client.js';
+import { servedDriverNames } from '../gc/index.js';
 import { stripUrlUserInfo, type Logger } from '../log.js';
 import { tcpExposure } from '../libnetwork/server.js';
 import { metricsUrl, parseExposition, summarise, type ActivitySummary } from '../metrics/index.js';
@@ -106,20 +107,26 @@ async function endpointCheck(config: KuryrConfig): Promise<Check> {
   return { name: 'endpoint', ok: ok && exposure.level !== 'error', detail: `WARNING: ${exposure.message}`, lines };
 }
 
-/** The dockerd Kuryr reads (docker_host), and whether it can find the plugin. */
-async function dockerCheck(config: KuryrConfig): Promise<Check> {
+/**
+ * The dockerd Kuryr reads (docker_host), whether it can find the plugin, and the Docker networks of
+ * the driver name(s) this configuration serves (`kuryr`, or e.g. `kuryr-dev` from socket_path).
+ */
+export async function dockerCheck(config: Pick<KuryrConfig, 'docker' | 'socketPath' | 'pluginSpecDir' | 'kuryrUri'>): Promise<Check> {
   const where = stripUrlUserInfo(config.docker.host);
   try {
     const docker = new DockerClient(config.docker, { timeoutMs: 5_000 });
     const { Version } = await docker.version();
-    const count = (await docker.listNetworks({ driver: ['kuryr'] })).length;
+    const drivers = servedDriverNames(config);
+    // No name served (no socket, no spec file): no network is Kuryr's, and an empty filter would list all.
+    const count = drivers.length > 0 ? (await docker.listNetworks({ driver: drivers })).length : 0;
+    const networks = `${count} network(s) of driver ${drivers.join(' or ')}`;
     const discoverable = config.socketPath.startsWith('/run/docker/plugins/') || config.socketPath.startsWith('/var/run/docker/plugins/');
     return {
       name: 'docker',
       ok: discoverable || !!config.kuryrUri,
       detail: discoverable
-        ? `dockerd ${Version} at ${where} is up and finds the plugin at ${config.socketPath}; ${count} kuryr network(s)`
-        : `dockerd ${Version} at ${where} is up; it finds Kuryr through the spec file in ${config.pluginSpecDir} (${config.kuryrUri}); ${count} kuryr network(s)`,
+        ? `dockerd ${Version} at ${where} is up and finds the plugin at ${config.socketPath}; ${networks}`
+        : `dockerd ${Version} at ${where} is up; it finds Kuryr through the spec file in ${config.pluginSpecDir} (${config.kuryrUri}); ${networks}`,
     };
   } catch (err) {
     return { name: 'docker', ok: false, detail: `dockerd not reachable at ${where}: ${message(err)}` };
