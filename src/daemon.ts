@@ -55,7 +55,7 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     },
   });
   // What a Docker call waits on, so one that misses call_timeout can say which.
-  const tracedNeutron = tracedDependency(clients.neutron, 'Neutron', 'KURYR_ERR_NEUTRON');
+  const tracedNeutron = tracedDependency(clients.neutron, 'Neutron');
   const host = new IprouteHostNetwork();
   const binder = new Binder({ host, config: config.binding, logger: logger.child({ component: 'binding' }) });
   const portBinder: PortBinder = {
@@ -73,7 +73,7 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     endpointObserver: dnsNames,
     neutron: tracedNeutron,
     state: new NeutronState(tracedNeutron, { hostname: config.hostname, projectId: () => clients.session.projectId() }),
-    binder: tracedDependency(portBinder, 'host binding', 'KURYR_ERR_BINDING'),
+    binder: tracedDependency(portBinder, 'host binding'),
     config,
     logger: logger.child({ component: 'driver' }),
     locks: new KeyedLock(),

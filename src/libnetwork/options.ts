@@ -97,7 +97,7 @@ export function parseNeutronOptions(map: Record<string, unknown> | null | undefi
  */
 export function checkSharedAllowed(options: NeutronOptions, allowSharedNetworks: boolean): void {
   if (options.shared && !allowSharedNetworks) {
-    throw new KuryrError('KURYR_ERR_INVALID_REQUEST', 'option neutron.net.shared=true is not allowed: the operator has not set [neutron] allow_shared_networks = True in kuryr.conf', { status: 403 });
+    throw new KuryrError('KURYR_ERR_FORBIDDEN', 'option neutron.net.shared=true is not allowed: the operator has not set [neutron] allow_shared_networks = True in kuryr.conf');
   }
 }
 

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
-import { KuryrError, type KuryrErrorCode } from '../errors.js';
+import { ERROR_CODES, KuryrError, asKuryrError, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { IpamDriver, NetworkDriver } from './api.js';
 import { schemas, type SchemaName } from './schemas.js';
@@ -11,7 +11,7 @@ export const MANIFEST = { Implements: ['NetworkDriver', 'IpamDriver'] } as const
 /** The content type Docker's plugin helpers answer with; Docker decodes any JSON body. */
 export const PLUGIN_CONTENT_TYPE = 'application/vnd.docker.plugins.v1+json';
 
-type Subsystem = 'Plugin' | 'NetworkDriver' | 'IpamDriver';
+export type Subsystem = 'Plugin' | 'NetworkDriver' | 'IpamDriver';
 
 interface Route {
   subsystem: Subsystem;
@@ -74,7 +74,6 @@ export interface ProtocolOptions {
 
 interface PendingWait {
   what: string;
-  code: KuryrErrorCode;
   since: number;
 }
 
@@ -99,8 +98,8 @@ export class CallContext {
     if (requestId) this.neutronRequestIds.push(requestId);
   }
 
-  async waitFor<T>(what: string, code: KuryrErrorCode, work: () => Promise<T>): Promise<T> {
-    const wait: PendingWait = { what, code, since: performance.now() };
+  async waitFor<T>(what: string, work: () => Promise<T>): Promise<T> {
+    const wait: PendingWait = { what, since: performance.now() };
     this.#pending.push(wait);
     try {
       return await work();
@@ -131,7 +130,7 @@ export function currentCall(): CallContext | undefined {
  * recorded as something the current Docker call waits for. Methods run on the target itself, so
  * private fields and internal calls are untouched.
  */
-export function tracedDependency<T extends object>(target: T, label: string, code: KuryrErrorCode): T {
+export function tracedDependency<T extends object>(target: T, label: string): T {
   return new Proxy(target, {
     get(obj, prop) {
       const value: unknown = Reflect.get(obj, prop, obj);
@@ -141,7 +140,7 @@ export function tracedDependency<T extends object>(target: T, label: string, cod
         const call = callStorage.getStore();
         const result = fn.apply(obj, args);
         if (!call || !(result instanceof Promise)) return result;
-        return call.waitFor(`${label} ${prop}`, code, () => result);
+        return call.waitFor(`${label} ${prop}`, () => result);
       };
     },
   });
@@ -155,7 +154,7 @@ export class CallDeadlineError extends KuryrError {
     const reason = blocked
       ? `${blocked.what} has not answered for ${((performance.now() - blocked.since) / 1000).toFixed(1)} s (${answers})`
       : `it was not waiting on Neutron or the host (${answers}); another call on the same object may hold it up`;
-    super(blocked?.code ?? 'KURYR_ERR_INTERNAL', `${call.method.replace(/^\w+\./, '')} did not finish within ${seconds} s: ${reason}`, { status: 504 });
+    super('KURYR_ERR_TIMEOUT', `${call.method.replace(/^\w+\./, '')} did not finish within ${seconds} s: ${reason}`);
     this.name = 'CallDeadlineError';
   }
 }
@@ -212,7 +211,7 @@ export class PluginProtocol {
     let reply: PluginReply;
     let failure: unknown;
     if (!route) {
-      reply = { status: 404, body: { Err: `Kuryr does not implement ${JSON.stringify(method.slice(0, 100))}` } };
+      reply = encodeError(subsystemOf(path), notFound(`Kuryr does not implement ${JSON.stringify(method.slice(0, 100))}`));
     } else {
       try {
         const body = route.schema ? this.decode(route.schema, rawBody) : undefined;
@@ -289,14 +288,19 @@ function elapsedMs(started: number): number {
   return Math.round((performance.now() - started) * 10) / 10;
 }
 
+/** Docker's IPAM client also reads `Error`: the path names the subsystem a reply must be shaped for. */
+export function subsystemOf(path: string): Subsystem {
+  if (path.startsWith('/IpamDriver.')) return 'IpamDriver';
+  return path.startsWith('/Plugin.') ? 'Plugin' : 'NetworkDriver';
+}
+
 /**
- * The one place errors become wire replies. Network driver replies carry `Err`; IPAM replies carry
+ * The one place errors become wire replies: the status is the code's (ERROR_CODES), an error that
+ * is no KuryrError is an internal one. Network driver replies carry `Err`; IPAM replies carry
  * `Error` (what Docker's IPAM client reads on a 200) and `Err` (what it reads on any other status).
  */
 export function encodeError(subsystem: Subsystem, err: unknown): PluginReply {
-  const known = err instanceof KuryrError;
-  const message = known ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
-  const status = known ? err.status : 500;
+  const { code, message } = asKuryrError(err);
   const body = subsystem === 'IpamDriver' ? { Err: message, Error: message } : { Err: message };
-  return { status, body };
+  return { status: ERROR_CODES[code].status, body };
 }

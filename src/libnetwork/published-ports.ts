@@ -110,7 +110,6 @@ export class PublishedPorts {
       throw new KuryrError(
         'KURYR_ERR_CONFIG',
         'published ports (-p) on a Kuryr network need a floating IP to forward from: set [port_forwarding] floating_ip in kuryr.conf, or publish nothing (containers are reachable on their Neutron address)',
-        { status: 400 },
       );
     }
     const byAddress = /^[0-9.]+$/.test(wanted);

@@ -1,11 +1,12 @@
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import { isIP, type Socket } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { KuryrError } from '../errors.js';
+import { fastify, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { KuryrError, asKuryrError } from '../errors.js';
 import { stripUrlUserInfo, type Logger } from '../log.js';
-import { PLUGIN_CONTENT_TYPE, encodeError, type PluginProtocol, type PluginReply } from './protocol.js';
+import { PLUGIN_CONTENT_TYPE, encodeError, subsystemOf, type PluginProtocol, type PluginReply } from './protocol.js';
 
 export interface ListenOptions {
   /** Unix socket Docker discovers under /run/docker/plugins ("" = none). */
@@ -127,11 +128,8 @@ const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
  * from taking every file descriptor the unix socket and Neutron's connections need.
  */
 const MAX_CONNECTIONS = 256;
-
-/** Docker's IPAM client also reads `Error`: the path names the subsystem a reply must be shaped for. */
-function subsystemOf(path: string): 'IpamDriver' | 'NetworkDriver' {
-  return path.startsWith('/IpamDriver.') ? 'IpamDriver' : 'NetworkDriver';
-}
+/** Docker's requests are a few kilobytes; anything bigger is not Docker. */
+const BODY_LIMIT = 1024 * 1024;
 
 function sendReply(reply: FastifyReply, result: PluginReply): FastifyReply {
   return reply.code(result.status).header('content-type', PLUGIN_CONTENT_TYPE).send(JSON.stringify(result.body));
@@ -148,7 +146,7 @@ function requireClientNames(app: FastifyInstance, allowed: readonly string[], lo
   app.addHook('onRequest', async (req, reply) => {
     const name = clientName(req);
     if (name !== undefined && allowed.includes(name)) return;
-    const path = req.url.split('?')[0] ?? '';
+    const path = pathOf(req);
     const shown = name === undefined ? 'no single subject CN' : `subject CN ${JSON.stringify(name.slice(0, 200))}`;
     logger.warn({ clientName: name?.slice(0, 200), method: path.replace(/^\//, '').slice(0, 100) }, 'plugin call refused: client certificate name not in ssl_allowed_client_names');
     const refusal = new KuryrError('KURYR_ERR_FORBIDDEN', `Kuryr refuses this client: its certificate has ${shown}, which is not in [DEFAULT] ssl_allowed_client_names`);
@@ -169,7 +167,8 @@ async function buildListener(protocol: PluginProtocol, logger: Logger, tls?: Lis
   const app = fastify({
     // Every call is logged once by the protocol layer, with its outcome and duration.
     logger: false,
-    bodyLimit: 1024 * 1024,
+    bodyLimit: BODY_LIMIT,
+    clientErrorHandler: answerClientError,
     requestTimeout: REQUEST_TIMEOUT_MS,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     ...(tls
@@ -181,16 +180,51 @@ async function buildListener(protocol: PluginProtocol, logger: Logger, tls?: Lis
   // Docker sends application/vnd.docker.plugins.v1.x+json, sometimes with no body: take any body as text.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-  app.all('/*', async (req, reply) => {
-    const path = req.url.split('?')[0] ?? '';
+  const call = async (req: FastifyRequest, reply: FastifyReply) => {
+    const path = pathOf(req);
     const raw = typeof req.body === 'string' ? req.body : '';
     const result =
       req.method === 'POST'
         ? await protocol.handle(path, raw)
-        : encodeError(subsystemOf(path), new KuryrError('KURYR_ERR_INVALID_REQUEST', 'plugin calls are POST', { status: 405 }));
+        : encodeError(subsystemOf(path), new KuryrError('KURYR_ERR_METHOD_NOT_ALLOWED', `plugin calls are POST, not ${req.method.slice(0, 20)}`));
     return sendReply(reply, result);
-  });
+  };
+  app.all('/*', call);
+  // Methods `all` does not route (PROPFIND, SEARCH...) land here: the same POST-only answer.
+  app.setNotFoundHandler(call);
+  // fastify's own refusals (body too large, bad Content-Type) leave in Docker's shape too.
+  app.setErrorHandler((err: FastifyError, req, reply) => sendReply(reply, encodeError(subsystemOf(pathOf(req)), fromFastifyError(err))));
   return app;
+}
+
+function pathOf(req: FastifyRequest): string {
+  return req.url.split('?')[0] ?? '';
+}
+
+/** A refusal fastify raised before the protocol saw the request, as a KuryrError. */
+function fromFastifyError(err: FastifyError): KuryrError {
+  if (err.statusCode === 413) return new KuryrError('KURYR_ERR_TOO_LARGE', `Kuryr refuses a request body larger than ${BODY_LIMIT} bytes`);
+  if (err.statusCode === 415) return new KuryrError('KURYR_ERR_UNSUPPORTED_MEDIA_TYPE', `Kuryr refuses this request: ${err.message} (Content-Type)`);
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new KuryrError('KURYR_ERR_INVALID_REQUEST', `Kuryr refuses this request: ${err.message}`);
+  return asKuryrError(err);
+}
+
+/**
+ * Answers what node's HTTP parser refuses before fastify sees a request (malformed HTTP, a client
+ * too slow for the limits above), in Docker's shape, then closes the connection.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const refusal =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new KuryrError('KURYR_ERR_REQUEST_TIMEOUT', `Kuryr closes a connection whose request did not arrive within ${HEADERS_TIMEOUT_MS / 1000} s (headers) or ${REQUEST_TIMEOUT_MS / 1000} s (whole request)`)
+      : new KuryrError('KURYR_ERR_INVALID_REQUEST', `Kuryr refuses a malformed HTTP request (${err.code ?? err.message})`);
+  const { status, body } = encodeError('NetworkDriver', refusal);
+  const text = JSON.stringify(body);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: ${PLUGIN_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+  }
+  socket.destroy(err);
 }
 
 /**

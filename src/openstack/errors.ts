@@ -1,6 +1,6 @@
 /**
- * Errors raised by the OpenStack clients. Both carry stable KuryrError codes; the Docker-facing
- * status comes from the mapping below and is applied once, here.
+ * Errors raised by the OpenStack clients. Both carry stable KuryrError codes; Neutron's own status
+ * stays on the error (`httpStatus`) for callers that react to it.
  */
 import { KuryrError, type KuryrErrorCode } from '../errors.js';
 
@@ -13,7 +13,7 @@ export class TransportError extends KuryrError {
   /** Node/undici error code (ECONNREFUSED, UND_ERR_SOCKET, ...) or 'TIMEOUT'. */
   readonly reason: string;
   constructor(method: string, url: string, reason: string, detail: string, timedOut: boolean) {
-    super('KURYR_ERR_NEUTRON', `${method} ${url}: ${detail}`, { status: 502 });
+    super('KURYR_ERR_NEUTRON', `${method} ${url}: ${detail}`);
     this.name = 'TransportError';
     this.method = method;
     this.url = url;
@@ -39,13 +39,16 @@ export interface NeutronErrorInfo {
   timedOut?: boolean;
 }
 
-/** Neutron status -> Kuryr code and the status Docker is answered with. */
-export function mapNeutronStatus(httpStatus: number | undefined): { code: KuryrErrorCode; status: number } {
-  if (httpStatus === 404) return { code: 'KURYR_ERR_NOT_FOUND', status: 404 };
-  if (httpStatus === 409 || httpStatus === 412) return { code: 'KURYR_ERR_CONFLICT', status: httpStatus };
-  if (httpStatus === 400) return { code: 'KURYR_ERR_INVALID_REQUEST', status: 400 };
-  if (httpStatus !== undefined && httpStatus >= 400 && httpStatus < 500) return { code: 'KURYR_ERR_NEUTRON', status: httpStatus };
-  return { code: 'KURYR_ERR_NEUTRON', status: 502 };
+/**
+ * Neutron's status -> Kuryr's code. 412 is a revision Kuryr expected having changed meanwhile, a
+ * conflict to Docker (it sent no precondition); 401/403 are Kuryr's credentials or role refused.
+ */
+function neutronErrorCode(httpStatus: number | undefined): KuryrErrorCode {
+  if (httpStatus === 404) return 'KURYR_ERR_NOT_FOUND';
+  if (httpStatus === 409 || httpStatus === 412) return 'KURYR_ERR_CONFLICT';
+  if (httpStatus === 400) return 'KURYR_ERR_INVALID_REQUEST';
+  if (httpStatus === 401 || httpStatus === 403) return 'KURYR_ERR_AUTH';
+  return 'KURYR_ERR_NEUTRON';
 }
 
 /**
@@ -61,8 +64,7 @@ export class NeutronError extends KuryrError {
   readonly path: string;
   readonly timedOut: boolean;
   constructor(info: NeutronErrorInfo, options?: { cause?: unknown }) {
-    const { code, status } = mapNeutronStatus(info.httpStatus);
-    super(code, formatNeutronMessage(info), { status, cause: options?.cause });
+    super(neutronErrorCode(info.httpStatus), formatNeutronMessage(info), { cause: options?.cause });
     this.name = 'NeutronError';
     this.httpStatus = info.httpStatus;
     this.type = info.type;

@@ -8,7 +8,7 @@ export { KeystoneSession, normaliseAuthUrl, buildAuthBody, MIN_TOKEN_LIFE_MS } f
 export type { KeystoneSessionOptions, CatalogEntry, CatalogEndpoint, EndpointInterface } from './keystone.js';
 export { NeutronClient, neutronBase } from './neutron.js';
 export type { NeutronClientOptions, NeutronRequestInfo } from './neutron.js';
-export { NeutronError, TransportError, mapNeutronStatus, scrubSecrets } from './errors.js';
+export { NeutronError, TransportError, scrubSecrets } from './errors.js';
 export { encodeQuery } from './http.js';
 
 export interface OpenStackClients {

@@ -360,7 +360,7 @@ export class KeystoneSession {
     } catch (err) {
       const detail = err instanceof TransportError ? this.scrub(err.message) : 'unexpected error';
       this.#log.warn({ authUrl: redactUrl(this.authUrl) }, `keystone: unreachable: ${detail}`);
-      throw new KuryrError('KURYR_ERR_NEUTRON', `Keystone unreachable: ${detail}`, { status: 502 });
+      throw new KuryrError('KURYR_ERR_NEUTRON', `Keystone unreachable: ${detail}`);
     }
     const rid = requestIdOf(res);
     const ridText = rid ? ` (request ${rid})` : '';
@@ -375,7 +375,7 @@ export class KeystoneSession {
             : `Keystone rejected the authentication request (${where}: ${res.status} ${text})${ridText}`;
         throw new KuryrError('KURYR_ERR_AUTH', msg);
       }
-      throw new KuryrError('KURYR_ERR_NEUTRON', `Keystone error (${where}: ${res.status} ${text})${ridText}`, { status: 502 });
+      throw new KuryrError('KURYR_ERR_NEUTRON', `Keystone error (${where}: ${res.status} ${text})${ridText}`);
     }
     const id = res.headers['x-subject-token'];
     if (!id) {

@@ -187,10 +187,9 @@ export class NeutronClient implements Neutron {
   async #send(method: HttpMethod, path: string, opts: CallOptions = {}): Promise<HttpResponse> {
     if (!(await this.#slots.take())) {
       throw new KuryrError(
-        'KURYR_ERR_NEUTRON',
+        'KURYR_ERR_OVERLOADED',
         `Neutron ${method} ${pathOnly(path)}: not sent: ${this.#slots.maxWaiting} requests already wait for one of the ${this.#slots.size} ` +
           'Neutron requests in flight ([neutron] max_concurrent_requests)',
-        { status: 503 },
       );
     }
     try {

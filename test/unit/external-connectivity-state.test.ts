@@ -43,7 +43,7 @@ for (const [what, make, option] of [
     assert.equal(entries(x), 0);
     await assert.rejects(
       x.program({ NetworkID: randomEndpoint(), EndpointID: randomEndpoint(), Options: { [option]: [{ Proto: 6, Port: 80 }] } }),
-      (e: unknown) => e instanceof KuryrError && e.status === 404 && /has no Neutron port/.test(e.message),
+      (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_NOT_FOUND' && /has no Neutron port/.test(e.message),
     );
     assert.equal(entries(x), 0, 'a refused request leaves nothing either');
   });

@@ -11,7 +11,7 @@ test('CIDRs are canonicalised: compressed IPv6, network address', () => {
 test('a pool with host bits set is rejected with a hint, as a bad request', () => {
   assert.throws(
     () => parseCidr('10.0.0.5/24', { strict: true }),
-    (e: unknown) => e instanceof KuryrError && e.status === 400 && /did you mean 10\.0\.0\.0\/24/.test(e.message),
+    (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_INVALID_REQUEST' && /did you mean 10\.0\.0\.0\/24/.test(e.message),
   );
 });
 

@@ -59,7 +59,7 @@ test('CreateNetwork that fails creating the subnet deletes the network it create
   const { net } = drivers(neutron);
   await assert.rejects(
     net.createNetwork({ NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.0/24', Gateway: '10.0.0.1/24' }], IPv6Data: [], Options: {} }),
-    (e: unknown) => e instanceof KuryrError && e.status === 409 && /create network aaaaaaaaaaaa: .*OverQuota/.test(e.message),
+    (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_CONFLICT' && /create network aaaaaaaaaaaa: .*OverQuota/.test(e.message),
   );
   assert.ok(calls.at(-1)?.startsWith('deleteNetwork ["net-1"]'), `last call undoes the network: ${calls.at(-1)}`);
 });
@@ -77,7 +77,7 @@ test('adopting a network whose shared flag differs is refused before any tag is 
   const { net } = drivers(neutron);
   await assert.rejects(
     net.createNetwork({ NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.0/24' }], IPv6Data: [], Options: { 'com.docker.network.generic': { 'neutron.net.name': 'op' } } }),
-    (e: unknown) => e instanceof KuryrError && e.status === 409,
+    (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_CONFLICT',
   );
   assert.ok(!calls.some((c) => c.startsWith('replaceTags') || c.startsWith('addTag')), 'no tag written');
 });
@@ -95,7 +95,7 @@ test('--ip naming an address a VM port holds is refused; the VM port is not touc
   const { ipam } = drivers(neutron);
   await assert.rejects(
     ipam.requestAddress({ PoolID: 'pool-1', Address: '10.0.0.9', Options: {} }),
-    (e: unknown) => e instanceof KuryrError && e.status === 409 && /belongs to Neutron port vm-port \(device_owner "compute:nova"/.test(e.message),
+    (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_CONFLICT' && /belongs to Neutron port vm-port \(device_owner "compute:nova"/.test(e.message),
   );
   assert.ok(!calls.some((c) => c.startsWith('updatePort') || c.startsWith('replaceTags')), 'the VM port was left alone');
 });
@@ -134,7 +134,7 @@ test('a Neutron outage surfaces as a bounded, clear error in CreateEndpoint', as
     },
   });
   const { net } = drivers(neutron);
-  await assert.rejects(net.createEndpoint({ NetworkID: NET, EndpointID: EP, Options: {}, Interface: { Address: '10.0.0.5/24' } }), (e: unknown) => e instanceof KuryrError && e.status === 502);
+  await assert.rejects(net.createEndpoint({ NetworkID: NET, EndpointID: EP, Options: {}, Interface: { Address: '10.0.0.5/24' } }), (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_NEUTRON');
 });
 
 test('a dry pool whose bulk refill Neutron refuses hands out nothing (the caller creates its own port), and takers do not each retry it', async () => {

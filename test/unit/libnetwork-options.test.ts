@@ -55,7 +55,7 @@ test('a *.uuid option must be a UUID: a comma or a second filter cannot ride alo
   const id = '5f1a2b3c-4d5e-6f70-8192-a3b4c5d6e7f8';
   for (const key of ['neutron.net.uuid', 'neutron.subnet.uuid', 'neutron.subnet.v6.uuid', 'neutron.pool.uuid', 'neutron.pool.v6.uuid']) {
     for (const bad of [`${id},kuryr.net.uuid.lh:x`, `${id}&tags=x`, '-rf', 'abc', ` ${id}`]) {
-      assert.throws(() => parseNeutronOptions({ [key]: bad }), (e: unknown) => e instanceof KuryrError && e.status === 400 && e.message.includes(`${key}=`), `${key}=${bad}`);
+      assert.throws(() => parseNeutronOptions({ [key]: bad }), (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_INVALID_REQUEST' && e.message.includes(`${key}=`), `${key}=${bad}`);
     }
   }
 });
@@ -64,20 +64,20 @@ test('a *.name option is plain text: no control character, no comma, at most 255
   for (const key of ['neutron.net.name', 'neutron.subnet.name', 'neutron.pool.v6.name']) {
     assert.doesNotThrow(() => parseNeutronOptions({ [key]: 'team-a net_1 (prod)' }));
     for (const bad of ['a,b', 'a\nb', 'a\u0000', 'x'.repeat(256)]) {
-      assert.throws(() => parseNeutronOptions({ [key]: bad }), (e: unknown) => e instanceof KuryrError && e.status === 400, `${key}=${JSON.stringify(bad)}`);
+      assert.throws(() => parseNeutronOptions({ [key]: bad }), (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_INVALID_REQUEST', `${key}=${JSON.stringify(bad)}`);
     }
   }
 });
 
 test('neutron.net.shared=true needs the operator\'s [neutron] allow_shared_networks', () => {
   const shared = parseNeutronOptions({ 'neutron.net.shared': 'true' });
-  assert.throws(() => checkSharedAllowed(shared, false), (e: unknown) => e instanceof KuryrError && e.status === 403 && /allow_shared_networks/.test(e.message));
+  assert.throws(() => checkSharedAllowed(shared, false), (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_FORBIDDEN' && /allow_shared_networks/.test(e.message));
   checkSharedAllowed(shared, true);
   checkSharedAllowed(parseNeutronOptions({}), false);
 });
 
 test('kuryr.pool.min is bounded by [vif_pool] ports_pool_max when that is set', () => {
   assert.deepEqual(parsePoolOptions({ 'kuryr.pool.min': '20' }, 20), { enabled: true, min: 20 });
-  assert.throws(() => parsePoolOptions({ 'kuryr.pool.min': '21' }, 20), (e: unknown) => e instanceof KuryrError && e.status === 400 && /ports_pool_max = 20/.test(e.message));
+  assert.throws(() => parsePoolOptions({ 'kuryr.pool.min': '21' }, 20), (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_INVALID_REQUEST' && /ports_pool_max = 20/.test(e.message));
   assert.deepEqual(parsePoolOptions({ 'kuryr.pool.min': '500' }, 0), { enabled: true, min: 500 }, '0: no maximum');
 });

@@ -56,7 +56,7 @@ test('endpoint calls act only on the port of this network and this host: another
   const { net, unbound } = drivers(neutron);
   assert.deepEqual(await net.deleteEndpoint({ NetworkID: NET, EndpointID: EP }), {});
   assert.deepEqual(await net.endpointOperInfo({ NetworkID: NET, EndpointID: EP }), { Value: {} });
-  await assert.rejects(net.join({ NetworkID: NET, EndpointID: EP, SandboxKey: '/x' }), (e: unknown) => e instanceof KuryrError && e.status === 404);
+  await assert.rejects(net.join({ NetworkID: NET, EndpointID: EP, SandboxKey: '/x' }), (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_NOT_FOUND');
   assert.deepEqual(unbound, [], 'nothing unplugged');
   assert.deepEqual(writes(calls), [], 'nothing written');
   assert.ok(calls.filter((c) => c.startsWith('listPorts')).every((c) => c.includes('"network_id":"net-1"')), 'the lookup names the network');
@@ -70,7 +70,7 @@ test('ReleaseAddress refuses a port a live endpoint holds on another host, and d
     listPorts: () => [live],
   });
   const { ipam } = drivers(neutron);
-  await assert.rejects(ipam.releaseAddress({ PoolID: poolId, Address: '10.0.0.5' }), (e: unknown) => e instanceof KuryrError && e.status === 409 && /live endpoint/.test(e.message));
+  await assert.rejects(ipam.releaseAddress({ PoolID: poolId, Address: '10.0.0.5' }), (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_CONFLICT' && /live endpoint/.test(e.message));
   assert.deepEqual(writes(calls), []);
 });
 
@@ -81,7 +81,7 @@ test('RequestPool naming a pool Kuryr made for another Docker network is refused
   for (const opt of [{ 'neutron.pool.name': theirs.name }, { 'neutron.pool.uuid': theirs.id }] as Record<string, string>[]) {
     await assert.rejects(
       ipam.requestPool({ AddressSpace: '', Pool: '10.0.0.0/24', SubPool: '', V6: false, Options: opt }),
-      (e: unknown) => e instanceof KuryrError && e.status === 409 && /made by Kuryr for another Docker network/.test(e.message),
+      (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_CONFLICT' && /made by Kuryr for another Docker network/.test(e.message),
     );
   }
   assert.deepEqual(writes(calls), []);
@@ -99,7 +99,7 @@ test('neutron.net.uuid of another project\'s network is not found unless [neutro
   };
   const req = { NetworkID: NET, IPv4Data: [{ AddressSpace: '', Pool: '10.0.0.0/24' }], IPv6Data: [], Options: { 'com.docker.network.generic': { 'neutron.net.uuid': foreign.id } } };
   const refused = fakeNeutron(script);
-  await assert.rejects(drivers(refused.neutron).net.createNetwork(req), (e: unknown) => e instanceof KuryrError && e.status === 404 && /allow_other_projects/.test(e.message));
+  await assert.rejects(drivers(refused.neutron).net.createNetwork(req), (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_NOT_FOUND' && /allow_other_projects/.test(e.message));
   assert.deepEqual(writes(refused.calls), [], 'nothing tagged');
   const allowed = fakeNeutron(script);
   assert.deepEqual(await drivers(allowed.neutron, configWith({ allowOtherProjects: true })).net.createNetwork(req), {});
@@ -115,7 +115,7 @@ test('an address held by another project\'s port is refused without naming that 
   const { net } = drivers(neutron);
   await assert.rejects(net.createEndpoint({ NetworkID: NET, EndpointID: EP, Options: {}, Interface: { Address: '10.0.0.5/24' } }), (e: unknown) => {
     const msg = (e as Error).message;
-    return e instanceof KuryrError && e.status === 409 && /another project/.test(msg) && !msg.includes(vm.id) && !msg.includes('secret-vm') && !msg.includes('compute:nova');
+    return e instanceof KuryrError && e.code === 'KURYR_ERR_CONFLICT' && /another project/.test(msg) && !msg.includes(vm.id) && !msg.includes('secret-vm') && !msg.includes('compute:nova');
   });
 });
 
@@ -193,7 +193,7 @@ test('CreateEndpoint refuses an address a VM\'s port holds, whatever tags it car
   const { net } = drivers(neutron);
   await assert.rejects(
     net.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: { Address: '10.0.0.5/24' }, Options: {} }),
-    (e: unknown) => e instanceof KuryrError && e.status === 409 && /Kuryr did not allocate/.test(e.message) && !e.message.includes(vm.id) && !e.message.includes(vm.device_id),
+    (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_CONFLICT' && /Kuryr did not allocate/.test(e.message) && !e.message.includes(vm.id) && !e.message.includes(vm.device_id),
   );
   assert.deepEqual(writes(calls), [], 'the VM port is neither claimed nor retagged');
 });
@@ -232,7 +232,7 @@ test('ReleaseAddress refuses a port whose host end exists on this host (the host
   const host = new FakeHostNetwork();
   host.addLink(hostVethName(port.id), { kind: 'veth' });
   const { ipam } = drivers(neutron, configWith(), host);
-  await assert.rejects(ipam.releaseAddress({ PoolID: poolId, Address: '10.0.0.5' }), (e: unknown) => e instanceof KuryrError && e.status === 409 && /live endpoint/.test(e.message));
+  await assert.rejects(ipam.releaseAddress({ PoolID: poolId, Address: '10.0.0.5' }), (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_CONFLICT' && /live endpoint/.test(e.message));
   assert.deepEqual(deleted, [], 'a container here still uses the port');
   await host.deleteLink(hostVethName(port.id));
   assert.deepEqual(await ipam.releaseAddress({ PoolID: poolId, Address: '10.0.0.5' }), {});

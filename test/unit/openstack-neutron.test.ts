@@ -246,7 +246,6 @@ test('updatePort with ifRevision sends If-Match and a 412 is a conflict', async 
     await assert.rejects(s.client.updatePort('p1', { device_id: 'd' }, { ifRevision: 5 }), (e: unknown) => {
       assert.ok(e instanceof NeutronError);
       assert.equal(e.code, 'KURYR_ERR_CONFLICT');
-      assert.equal(e.status, 412);
       return true;
     });
     await s.client.updatePort('p1', {}).catch(() => undefined);
@@ -272,7 +271,6 @@ test('a Neutron error carries type, message, request id and the mapped code and 
       assert.ok(e instanceof KuryrError);
       assert.equal(e.message, 'Neutron POST /v2.0/ports: 409 IpAddressAlreadyAllocated: IP address 10.0.0.5 already allocated in subnet s1 (request req-abc)');
       assert.equal(e.code, 'KURYR_ERR_CONFLICT');
-      assert.equal(e.status, 409);
       assert.equal(e.httpStatus, 409);
       assert.equal(e.type, 'IpAddressAlreadyAllocated');
       assert.equal(e.neutronMessage, 'IP address 10.0.0.5 already allocated in subnet s1');
@@ -281,20 +279,19 @@ test('a Neutron error carries type, message, request id and the mapped code and 
       assert.equal(e.path, '/v2.0/ports');
       return true;
     });
-    const expect = async (p: Promise<unknown>, code: string, status: number, httpStatus: number, text: RegExp) =>
+    const expect = async (p: Promise<unknown>, code: string, httpStatus: number, text: RegExp) =>
       assert.rejects(p, (e: unknown) => {
         assert.ok(e instanceof NeutronError);
         assert.equal(e.code, code);
-        assert.equal(e.status, status);
         assert.equal(e.httpStatus, httpStatus);
         assert.match(e.message, text);
         return true;
       });
-    await expect(s.client.getNetwork('missing'), 'KURYR_ERR_NOT_FOUND', 404, 404, /^Neutron GET \/v2\.0\/networks\/missing: 404 NetworkNotFound: .*\(request req-404\)$/);
-    await expect(s.client.createSubnet({ cidr: 'x' }), 'KURYR_ERR_INVALID_REQUEST', 400, 400, /400 InvalidInput/);
-    await expect(s.client.createSubnetPool({ name: 'x' }), 'KURYR_ERR_NEUTRON', 403, 403, /403 PolicyNotAuthorized: not allowed/);
-    await expect(s.client.createSecurityGroup({ name: 'x' }), 'KURYR_ERR_NEUTRON', 502, 500, /500 InternalError: boom \(request req-500\)/);
-    await expect(s.client.listExtensions(), 'KURYR_ERR_NEUTRON', 502, 502, /^Neutron GET \/v2\.0\/extensions: 502 502 Bad Gateway$/);
+    await expect(s.client.getNetwork('missing'), 'KURYR_ERR_NOT_FOUND', 404, /^Neutron GET \/v2\.0\/networks\/missing: 404 NetworkNotFound: .*\(request req-404\)$/);
+    await expect(s.client.createSubnet({ cidr: 'x' }), 'KURYR_ERR_INVALID_REQUEST', 400, /400 InvalidInput/);
+    await expect(s.client.createSubnetPool({ name: 'x' }), 'KURYR_ERR_AUTH', 403, /403 PolicyNotAuthorized: not allowed/);
+    await expect(s.client.createSecurityGroup({ name: 'x' }), 'KURYR_ERR_NEUTRON', 500, /500 InternalError: boom \(request req-500\)/);
+    await expect(s.client.listExtensions(), 'KURYR_ERR_NEUTRON', 502, /^Neutron GET \/v2\.0\/extensions: 502 502 Bad Gateway$/);
   } finally {
     await s.close();
   }
@@ -423,7 +420,6 @@ test('idempotent requests are retried on 503 (bounded), POST never is', async ()
     await assert.rejects(s.client.createNetwork({ name: 'x' }), (e: unknown) => {
       assert.ok(e instanceof NeutronError);
       assert.equal(e.code, 'KURYR_ERR_NEUTRON');
-      assert.equal(e.status, 502);
       assert.equal(e.httpStatus, 503);
       return true;
     });
@@ -453,7 +449,6 @@ test('an unreachable Neutron is KURYR_ERR_NEUTRON/502 after bounded retries, and
     await assert.rejects(client.listNetworks(), (e: unknown) => {
       assert.ok(e instanceof NeutronError);
       assert.equal(e.code, 'KURYR_ERR_NEUTRON');
-      assert.equal(e.status, 502);
       assert.equal(e.httpStatus, undefined);
       assert.match(e.message, /^Neutron GET \/v2\.0\/networks: connection failed \(ECONNREFUSED\) at http:\/\/127\.0\.0\.1:\d+\/v2\.0\/networks/);
       return true;
@@ -481,7 +476,6 @@ test('a Neutron that never answers fails within the 1 s timeout, for GET and POS
         assert.ok(e instanceof NeutronError);
         assert.equal(e.timedOut, true);
         assert.equal(e.code, 'KURYR_ERR_NEUTRON');
-        assert.equal(e.status, 502);
         assert.match(e.message, /: no answer within 1 s \(timeout\) at http:\/\/127\.0\.0\.1/);
         return true;
       });
@@ -716,8 +710,7 @@ test('the wait for a slot is bounded: past 64 waiting requests per slot, a reque
       assert.equal(r.status, 'rejected');
       const e = (r as PromiseRejectedResult).reason as KuryrError;
       assert.ok(e instanceof KuryrError && !(e instanceof NeutronError), 'never sent, so not an unanswered Neutron request');
-      assert.equal(e.code, 'KURYR_ERR_NEUTRON');
-      assert.equal(e.status, 503);
+      assert.equal(e.code, 'KURYR_ERR_OVERLOADED');
       assert.equal(e.message, 'Neutron GET /v2.0/networks: not sent: 64 requests already wait for one of the 1 Neutron requests in flight ([neutron] max_concurrent_requests)');
     }
     held.release();
