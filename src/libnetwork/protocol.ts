@@ -211,7 +211,8 @@ export class PluginProtocol {
     let reply: PluginReply;
     let failure: unknown;
     if (!route) {
-      reply = encodeError(subsystemOf(path), notFound(`Kuryr does not implement ${JSON.stringify(method.slice(0, 100))}`));
+      failure = notFound(`Kuryr does not implement ${JSON.stringify(method.slice(0, 100))}`);
+      reply = encodeError(subsystemOf(path), failure);
     } else {
       try {
         const body = route.schema ? this.decode(route.schema, rawBody) : undefined;
@@ -226,7 +227,9 @@ export class PluginProtocol {
     const durationMs = elapsedMs(started);
     const error = typeof (reply.body as { Err?: string }).Err === 'string' ? (reply.body as { Err: string }).Err : undefined;
     const outcome: CallOutcome = failure instanceof CallDeadlineError ? 'timeout' : error ? 'error' : 'ok';
-    const fields = { callId, method, status: reply.status, outcome, durationMs, neutronRequestIds: [...call.neutronRequestIds], ...(error ? { error } : {}) };
+    // The code names the row of the README's error table an operator looks up.
+    const failed = failure === undefined ? {} : { error, code: asKuryrError(failure).code };
+    const fields = { callId, method, status: reply.status, outcome, durationMs, neutronRequestIds: [...call.neutronRequestIds], ...failed };
     if (failure && !(failure instanceof KuryrError)) this.logger.error({ ...fields, err: failure }, 'docker call failed unexpectedly');
     else if (error) this.logger.warn(fields, 'docker call failed');
     else this.logger.info(fields, 'docker call');

@@ -140,7 +140,8 @@ export type TaggedCollection = 'networks' | 'subnets' | 'subnetpools' | 'ports' 
  * unit tests of error paths may implement it with a fake.
  * Every method throws a NeutronError (see openstack/errors.ts) on a non-2xx answer or no answer
  * (404 -> KURYR_ERR_NOT_FOUND, 409/412 -> KURYR_ERR_CONFLICT, 400 -> KURYR_ERR_INVALID_REQUEST,
- * others -> KURYR_ERR_NEUTRON); Keystone failures surface as KuryrError KURYR_ERR_AUTH/NEUTRON.
+ * 401/403 -> KURYR_ERR_AUTH, others -> KURYR_ERR_NEUTRON); Keystone failures surface as KuryrError
+ * KURYR_ERR_AUTH/NEUTRON.
  * `list*` follow pagination and return every item.
  * `delete*` are idempotent: a 404 (already gone) counts as success.
  */

@@ -90,6 +90,7 @@ test('a call stuck on Neutron fails at the deadline with an error naming what it
   );
   const line = logLines(text()).find((l) => l['msg'] === 'docker call failed');
   assert.equal(line?.['outcome'], 'timeout');
+  assert.equal(line?.['code'], 'KURYR_ERR_TIMEOUT', 'the log line names the error code, the row of the README\'s table');
   assert.deepEqual(line?.['neutronRequestIds'], ['req-list-1']);
 
   // The work goes on after Docker was answered; when it ends, the log says so, with what it caused.
