@@ -1,4 +1,4 @@
-import { conflict, invalidRequest, notFound, withContext } from '../errors.js';
+import { KuryrError, conflict, invalidRequest, notFound, withContext } from '../errors.js';
 import type { Network, Port, Subnet } from '../openstack/neutron-types.js';
 import {
   OPT_ENABLE_IPV6,
@@ -592,7 +592,7 @@ export class KuryrNetworkDriver implements NetworkDriver {
     let current = port;
     while (current.status !== 'ACTIVE') {
       if (Date.now() >= deadline) {
-        throw new Error(`Neutron port ${port.id} is still ${current.status} after vif_plugging_timeout=${this.ctx.config.neutron.vifPluggingTimeout}s; is the Neutron agent on ${this.ctx.config.hostname} up?`);
+        throw new KuryrError('KURYR_ERR_BINDING', `Neutron port ${port.id} is still ${current.status} after vif_plugging_timeout=${this.ctx.config.neutron.vifPluggingTimeout}s; is the Neutron agent on ${this.ctx.config.hostname} up?`);
       }
       await new Promise((r) => setTimeout(r, 250));
       current = await this.ctx.neutron.getPort(port.id);
