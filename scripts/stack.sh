@@ -238,6 +238,18 @@ as_admin() { ( set -a; . "$CONF_DIR/admin-openrc"; set +a; "$@" ); }
 
 require_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
 
+# require_node: the daemon is built and run with the Node.js on the PATH, which
+# package.json's engines bound from below (Debian 12's own nodejs is 18).
+require_node() {
+  local want have
+  want=$(sed -n 's/.*"node": *">= *\([0-9.]*\)".*/\1/p' "$REPO/package.json")
+  command -v node >/dev/null ||
+    die "no Node.js on the PATH: Kuryr needs Node.js $want or newer with npm (Debian 12's own nodejs is 18: install Node 20 first)"
+  have=$(node -p 'process.versions.node')
+  [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n 1)" = "$want" ] ||
+    die "Node.js $have ($(command -v node)) is too old: Kuryr needs $want or newer (Debian 12's own nodejs is 18: install Node 20 first)"
+}
+
 # Wait for any apt/dpkg run already in progress (e.g. a provisioning install
 # in the background) instead of failing on the dpkg lock. apt-get itself also
 # gets DPkg::Lock::Timeout; waiting first lets us re-check what is missing.
@@ -620,6 +632,7 @@ cmd_up() {
     esac
   done
   require_root
+  [ "$skip_daemon" = 1 ] || require_node
   mkdir -p "$LOG_DIR" "$RUN_DIR" "$STATE_DIR"
   install_packages
   load_secrets
