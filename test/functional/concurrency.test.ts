@@ -1,6 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { docker, dockerNetworkId, DRIVER, eventually, IMAGE, kuryrObjects, neutron, removeQuietly, uniq } from './harness.js';
+import { freeCidr } from './free-subnets.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 
 const suffix = uniq();
@@ -35,7 +36,7 @@ describe('concurrent starts', () => {
   test('30 containers started at once on one network get distinct addresses, go ACTIVE and reach each other', async () => {
     const net = `kc-one-${suffix}`;
     nets.push(net);
-    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}.0/24`, net);
+    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', await freeCidr(4), net);
     const started = await startAll(net, 30, 'a');
     const ips = await Promise.all(started.map((c) => ipOf(c, net)));
     assert.equal(new Set(ips).size, 30, 'distinct addresses');
@@ -48,7 +49,7 @@ describe('concurrent starts', () => {
     const three = [0, 1, 2].map((i) => `kc-three${i}-${suffix}`);
     nets.push(...three);
     for (const n of three) {
-      await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}.0/24`, n);
+      await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', await freeCidr(4), n);
     }
     const started = await Promise.all(three.map((n, i) => startAll(n, 10, `t${i}`)));
     for (const [i, n] of three.entries()) {

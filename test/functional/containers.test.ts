@@ -1,14 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { config, containerInterface, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, restartKuryr, uniq } from './harness.js';
+import { freeCidr, freePrefix } from './free-subnets.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
 const NET = `kt-ctr-${suffix}`;
-const a = 100 + Math.floor(Math.random() * 150);
-const b = Math.floor(Math.random() * 250);
-const PREFIX = `10.${a}.${b}`;
+const PREFIX = await freePrefix();
 const CIDR = `${PREFIX}.0/24`;
 let neutronNetId = '';
 
@@ -84,15 +83,13 @@ describe('containers on a Kuryr network', () => {
 
 describe('dual-stack containers', () => {
   const net = `kt-dualc-${suffix}`;
-  const v6 = `fd${uniq().slice(0, 2)}:${uniq().slice(0, 4)}:2::/64`;
-  after(async () => {
+    after(async () => {
     await removeQuietly('container', `d1-${suffix}`);
     await removeQuietly('network', net);
   });
 
   test('a container on a dual-stack network attaches with one port holding both addresses', async () => {
-    const c = 100 + Math.floor(Math.random() * 150);
-    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--ipv6', '--subnet', `10.${c}.${b}.0/24`, '--subnet', v6, net);
+    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--ipv6', '--subnet', await freeCidr(4), '--subnet', await freeCidr(6), net);
     await docker('run', '-d', '--name', `d1-${suffix}`, '--net', net, IMAGE, 'sleep', '600');
     const port = await portOf(`d1-${suffix}`, net);
     const versions = port.fixed_ips.map((f) => (f.ip_address.includes(':') ? 6 : 4)).sort();

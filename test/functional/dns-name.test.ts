@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DRIVER, IMAGE, docker, eventually, neutron, removeQuietly, uniq } from './harness.js';
+import { freeCidr } from './free-subnets.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
 
 /** What Neutron's dns-integration adds to a port. */
@@ -8,7 +9,7 @@ type DnsPort = Port & { dns_assignment?: { hostname: string; ip_address: string;
 
 const suffix = uniq();
 const NET = `kt-dns-${suffix}`;
-const CIDR = `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}.0/24`;
+const CIDR = await freeCidr(4);
 const WEB = `web-${suffix}`;
 const API = `api-${suffix}`;
 

@@ -1,6 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { docker, dockerNetworkId, DRIVER, eventually, foreignHost, IMAGE, neutron, removeQuietly, uniq } from './harness.js';
+import { freePrefix } from './free-subnets.js';
 import { EXPOSED_GROUP_TAG } from '../../src/libnetwork/exposed-ports.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 
@@ -17,7 +18,7 @@ describe('exposed ports', () => {
   });
 
   test('--expose opens exactly that port to hosts outside the container\'s security group, IPv4 and IPv6 rules alike', async () => {
-    const prefix = `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
+    const prefix = await freePrefix();
     await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', `${prefix}.0/24`, NET);
     const [net] = await neutron.listNetworks({ tags: idTags(await dockerNetworkId(NET)).join(',') });
     // Two web servers in one container; only 80 is exposed.

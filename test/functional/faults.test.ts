@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { docker, dockerFails, dockerNetworkId, eventually, IMAGE, neutron, removeQuietly, uniq } from './harness.js';
+import { freeCidr } from './free-subnets.js';
 import { NeutronProxy, type ProxyMode } from './neutron-proxy.js';
 import { PrivateDaemon } from './private-daemon.js';
 import { idTags } from '../../src/libnetwork/naming.js';
@@ -21,12 +22,8 @@ const DOCKER_PLUGIN_TIMEOUT_MS = 30_000;
 const NEUTRON_TIMEOUT_S = 5;
 const VIF_PLUGGING_TIMEOUT_S = 5;
 
-/** A /24 nobody else is likely to use at the same time. */
-function freshCidr(): string {
-  return `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}.0/24`;
-}
-
-async function createNetwork(driver: string, name: string, cidr = freshCidr()): Promise<string> {
+async function createNetwork(driver: string, name: string, cidr?: string): Promise<string> {
+  cidr ??= await freeCidr(4);
   await docker('network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', cidr, name);
   const id = await dockerNetworkId(name);
   const [net] = await neutron.listNetworks({ tags: idTags(id).join(',') });
@@ -132,8 +129,9 @@ describe('Neutron unreachable or failing: bounded errors, recovery without a res
       const name = `kt-flt-${mode}-${suffix}`;
       await proxy.setMode(mode);
       proxy.requests.length = 0;
+      const cidr = await freeCidr(4);
       try {
-        const { value: err, ms } = await timed(() => dockerFails('network', 'create', '-d', daemon.driver, '--ipam-driver', daemon.driver, '--subnet', freshCidr(), name));
+        const { value: err, ms } = await timed(() => dockerFails('network', 'create', '-d', daemon.driver, '--ipam-driver', daemon.driver, '--subnet', cidr, name));
         assert.match(err, expect);
         assert.ok(ms < DOCKER_PLUGIN_TIMEOUT_MS, `failed after ${ms} ms, within Docker's plugin timeout`);
         if (mode === 'hang') assert.ok(ms >= (NEUTRON_TIMEOUT_S - 1) * 1000, `waited the configured [neutron] timeout (${ms} ms)`);
@@ -157,9 +155,10 @@ describe('Neutron unreachable or failing: bounded errors, recovery without a res
       neutron: { endpoint_override: proxy.url, timeout: '60' },
     });
     const name = `kt-flt-deadline-${suffix}`;
+    const cidr = await freeCidr(4);
     await proxy.setMode('hang');
     try {
-      const { value: err, ms } = await timed(() => dockerFails('network', 'create', '-d', patient.driver, '--ipam-driver', patient.driver, '--subnet', freshCidr(), name));
+      const { value: err, ms } = await timed(() => dockerFails('network', 'create', '-d', patient.driver, '--ipam-driver', patient.driver, '--subnet', cidr, name));
       assert.match(err, new RegExp(`did not finish within ${callTimeoutS} s: Neutron`));
       assert.ok(ms < DOCKER_PLUGIN_TIMEOUT_MS, `failed after ${ms} ms, within Docker's plugin timeout`);
     } finally {
@@ -171,10 +170,11 @@ describe('Neutron unreachable or failing: bounded errors, recovery without a res
 
   test('a create (POST) Neutron answers 503 is not retried, and the Docker call fails with that answer', async () => {
     const name = `kt-flt-post-${suffix}`;
+    const cidr = await freeCidr(4);
     proxy.failPostsWith = 503;
     proxy.requests.length = 0;
     try {
-      const err = await dockerFails('network', 'create', '-d', daemon.driver, '--ipam-driver', daemon.driver, '--subnet', freshCidr(), name);
+      const err = await dockerFails('network', 'create', '-d', daemon.driver, '--ipam-driver', daemon.driver, '--subnet', cidr, name);
       assert.match(err, /Neutron POST \/v2\.0\/subnetpools: 503/);
     } finally {
       proxy.failPostsWith = undefined;

@@ -48,3 +48,8 @@ export async function freeCidr(version: 4 | 6 = 4): Promise<string> {
   }
   throw new Error(`no free IPv${version} test subnet found in 100 tries`);
 }
+
+/** The first three octets ("10.x.y") of a free IPv4 /24, for tests that spell addresses within it. */
+export async function freePrefix(): Promise<string> {
+  return (await freeCidr(4)).replace(/\.0\/24$/, '');
+}

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { IMAGE, config, docker, dockerNetworkId, neutron, removeQuietly, uniq } from './harness.js';
+import { freeCidr } from './free-subnets.js';
 import { kuryrGc } from './kuryr-gc.js';
 import { PrivateDaemon } from './private-daemon.js';
 import { DEFAULT_GC_GRACE_SECONDS } from '../../src/gc/index.js';
@@ -20,7 +21,6 @@ import { DEVICE_OWNER, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_OWNED_TAG, en
 import type { Network, Port, SecurityGroup, SubnetPool } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
-const randomCidr = () => `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}.0/24`;
 const dockerId = () => randomBytes(32).toString('hex');
 const exists = async (list: Promise<{ id: string }[]>) => (await list).length === 1;
 
@@ -40,7 +40,7 @@ describe("kuryr gc deletes only Kuryr's own objects", () => {
     // and a VM's port that merely carries Kuryr's tag, bound here too.
     const lostNetwork = dockerId();
     orphanNet = await neutron.createNetwork({ name: networkName(lostNetwork), admin_state_up: true, tags: idTags(lostNetwork) });
-    const subnet = await neutron.createSubnet({ name: `kt-gco-${suffix}`, network_id: orphanNet.id, ip_version: 4, cidr: randomCidr(), enable_dhcp: false, gateway_ip: null });
+    const subnet = await neutron.createSubnet({ name: `kt-gco-${suffix}`, network_id: orphanNet.id, ip_version: 4, cidr: await freeCidr(4), enable_dhcp: false, gateway_ip: null });
     const lostEndpoint = dockerId();
     leftoverPort = await neutron.createPort({
       name: endpointPortName(lostEndpoint),
@@ -66,8 +66,8 @@ describe("kuryr gc deletes only Kuryr's own objects", () => {
     // Unused pools named like Kuryr's: an operator's (no tag) and one Kuryr left behind.
     const pool = (cidr: string, tags: string[]) =>
       neutron.createSubnetPool({ name: subnetPoolName(config.subnetpoolNamePrefix, cidr), prefixes: [cidr], default_prefixlen: 24, tags });
-    operatorPool = await pool(randomCidr(), []);
-    leftoverPool = await pool(randomCidr(), [SUBNETPOOL_OWNED_TAG]);
+    operatorPool = await pool(await freeCidr(4), []);
+    leftoverPool = await pool(await freeCidr(4), [SUBNETPOOL_OWNED_TAG]);
     madeAt = Date.now();
   });
 
@@ -89,7 +89,7 @@ describe("kuryr gc deletes only Kuryr's own objects", () => {
       await removeQuietly('network', net);
       await daemon.stop();
     });
-    await docker('network', 'create', '-d', daemon.driver, '--ipam-driver', daemon.driver, '--subnet', randomCidr(), '-o', 'kuryr.pool=true', net);
+    await docker('network', 'create', '-d', daemon.driver, '--ipam-driver', daemon.driver, '--subnet', await freeCidr(4), '-o', 'kuryr.pool=true', net);
     const [neutronNet] = await neutron.listNetworks({ tags: idTags(await dockerNetworkId(net)).join(',') });
     assert.ok(neutronNet, 'the Docker network has its Neutron network');
     const [subnet] = await neutron.listSubnets({ network_id: neutronNet.id });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { DRIVER, IMAGE, config, docker, dockerNetworkId, eventually, neutron, removeQuietly, restartKuryr, sh, uniq } from './harness.js';
+import { freeCidr } from './free-subnets.js';
 import { kuryrGc } from './kuryr-gc.js';
 import { DEFAULT_GC_GRACE_SECONDS } from '../../src/gc/index.js';
 import type { Stamped } from '../../src/gc/reconcile.js';
@@ -14,7 +15,7 @@ const PID_FILE = DRIVER === 'kuryr' ? '/run/kuryr/kuryr-server.pid' : `/run/kury
 const BURST = 20;
 
 const suffix = uniq();
-const randomCidr = () => `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}.0/24`;
+const CRASH_CIDR = await freeCidr(4);
 
 async function neutronNetworkOf(dockerNetwork: string): Promise<{ dockerId: string; neutronId: string }> {
   const dockerId = await dockerNetworkId(dockerNetwork);
@@ -43,12 +44,11 @@ const daemonAlive = () => {
 describe('kuryr gc', () => {
   const LEAK_NET = `kt-gcl-${suffix}`;
   const CRASH_NET = `kt-gcc-${suffix}`;
-  const CRASH_CIDR = randomCidr();
   const containers = Array.from({ length: BURST }, (_, i) => `gc-${suffix}-${i}`);
   const leakedPorts: string[] = [];
 
   before(async () => {
-    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', randomCidr(), LEAK_NET);
+    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', await freeCidr(4), LEAK_NET);
   });
 
   after(async () => {

@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { config, docker, dockerFails, eventually, IMAGE, neutron, REPO, sh, uniq } from './harness.js';
+import { freeCidr, freePrefix } from './free-subnets.js';
 import { PrivateDaemon, type PluginAnswer } from './private-daemon.js';
 import { idTags, NET_TAG_LOW, subnetPoolName } from '../../src/libnetwork/naming.js';
 import type { Network, Port } from '../../src/openstack/neutron-types.js';
@@ -22,10 +23,6 @@ import type { Network, Port } from '../../src/openstack/neutron-types.js';
 const suffix = uniq();
 const SECOND_DOCKER = `${REPO}scripts/second-docker.sh`;
 const DRIVER = `kuryr-mh${suffix}`;
-
-function freshPrefix(): string {
-  return `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
-}
 
 /** `docker` against one host: the stack's dockerd (host 1) or the second one (host 2). */
 interface DockerHost {
@@ -91,7 +88,7 @@ describe('two Docker hosts sharing one Neutron', () => {
   for (const operatorSubnet of [true, false]) {
     const variant = operatorSubnet ? 'with the operator\'s subnet' : 'whose subnet Kuryr creates';
     test(`an operator's Neutron network ${variant}, named on both hosts: containers on the two hosts ping each other; removing it on one host leaves the other working`, async () => {
-      const prefix = freshPrefix();
+      const prefix = await freePrefix();
       const cidr = `${prefix}.0/24`;
       const sharedName = `kt-mh-shared-${operatorSubnet ? 's' : 'n'}-${suffix}`;
       const shared = await neutron.createNetwork({ name: sharedName, admin_state_up: true });
@@ -153,7 +150,7 @@ describe('two Docker hosts sharing one Neutron', () => {
     const globalDriver = `kuryr-mhg${suffix}`;
     const kuryr = await PrivateDaemon.start(globalDriver, { DEFAULT: { capability_scope: 'global' } }, { socketDir: docker2PluginDir });
     cleanups.push(() => kuryr.stop());
-    const cidr = `${freshPrefix()}.0/24`;
+    const cidr = await freeCidr(4);
     const err = await dockerFails('-H', docker2Host, 'network', 'create', '-d', globalDriver, '--ipam-driver', globalDriver, '--subnet', cidr, `kt-mh-global-${suffix}`);
     assert.match(err, /not a swarm manager/);
     // Docker called CreateNetwork, failed to store the network, and rolled it back with DeleteNetwork/ReleasePool.
@@ -171,7 +168,7 @@ describe('two Docker hosts sharing one Neutron', () => {
     cleanups.push(() => g1.stop(), () => g2.stop());
     const networkId = randomBytes(32).toString('hex');
     const endpointId = randomBytes(32).toString('hex');
-    const cidr = `${freshPrefix()}.0/24`;
+    const cidr = await freeCidr(4);
     const tagged = () => neutron.listNetworks({ tags: idTags(networkId).join(',') });
     cleanups.push(async () => {
       for (const n of await tagged()) {

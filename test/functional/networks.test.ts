@@ -1,20 +1,20 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { config, docker, dockerFails, dockerNetworkId, neutron, removeQuietly, uniq , DRIVER } from './harness.js';
+import { freeCidr, freePrefix } from './free-subnets.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 import { parseCidr } from '../../src/libnetwork/cidr.js';
 
-/** A CIDR no other test or earlier run is likely to hold. */
-function freshCidr(): { cidr: string; prefix: string } {
-  const a = 100 + Math.floor(Math.random() * 150);
-  const b = Math.floor(Math.random() * 250);
-  return { cidr: `10.${a}.${b}.0/24`, prefix: `10.${a}.${b}` };
+/** A free IPv4 /24 and its first three octets, for addresses within it. */
+async function freshCidr(): Promise<{ cidr: string; prefix: string }> {
+  const prefix = await freePrefix();
+  return { cidr: `${prefix}.0/24`, prefix };
 }
 
 describe('docker network create and rm on Neutron', () => {
   test('an IPv4 network with --gateway appears in Neutron tagged with the Docker ID, and is gone after rm', async () => {
     const name = `kt-net4-${uniq()}`;
-    const { cidr, prefix } = freshCidr();
+    const { cidr, prefix } = await freshCidr();
     try {
       await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', cidr, '--gateway', `${prefix}.1`, name);
       const id = await dockerNetworkId(name);
@@ -44,7 +44,7 @@ describe('docker network create and rm on Neutron', () => {
 
   test('a network created without --gateway works: the first address becomes the gateway', async () => {
     const name = `kt-nogw-${uniq()}`;
-    const { cidr, prefix } = freshCidr();
+    const { cidr, prefix } = await freshCidr();
     try {
       await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', cidr, name);
       const id = await dockerNetworkId(name);
@@ -61,8 +61,8 @@ describe('docker network create and rm on Neutron', () => {
 
   test('a dual-stack network gets one Neutron network with an IPv4 and an IPv6 subnet, all removed after rm', async () => {
     const name = `kt-dual-${uniq()}`;
-    const { cidr } = freshCidr();
-    const v6 = `fd${uniq().slice(0, 2)}:${uniq().slice(0, 4)}:1::/64`;
+    const { cidr } = await freshCidr();
+    const v6 = await freeCidr(6);
     try {
       await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--ipv6', '--subnet', cidr, '--subnet', v6, name);
       const id = await dockerNetworkId(name);
@@ -82,7 +82,7 @@ describe('docker network create and rm on Neutron', () => {
 
   test('an existing Neutron network adopted with -o neutron.net.name is tagged, then left in place untagged after rm', async () => {
     const suffix = uniq();
-    const { cidr, prefix } = freshCidr();
+    const { cidr, prefix } = await freshCidr();
     const existing = await neutron.createNetwork({ name: `operator-net-${suffix}`, admin_state_up: true });
     const opSubnet = await neutron.createSubnet({ network_id: existing.id, ip_version: 4, cidr, name: `operator-subnet-${suffix}`, gateway_ip: `${prefix}.1` });
     const name = `kt-adopt-${suffix}`;
@@ -134,7 +134,7 @@ describe('docker network create and rm on Neutron', () => {
 
   test('a network on a missing Neutron network fails clearly and creates nothing', async () => {
     const name = `kt-missing-${uniq()}`;
-    const { cidr } = freshCidr();
+    const { cidr } = await freshCidr();
     const before = (await neutron.listNetworks()).length;
     const err = await dockerFails('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', cidr, '-o', `neutron.net.name=does-not-exist-${uniq()}`, name);
     assert.match(err, /no Neutron network with name/);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { docker, eventually, IMAGE, removeQuietly, sh, uniq } from './harness.js';
+import { freeCidr } from './free-subnets.js';
 import { PrivateDaemon } from './private-daemon.js';
 import { freePort } from '../unit/tls-fixtures.js';
 import { parseExposition, type Sample } from '../../src/metrics/index.js';
@@ -17,7 +18,7 @@ const KURYR_CLI = fileURLToPath(new URL('../../src/cli/kuryr.js', import.meta.ur
 const suffix = uniq();
 const NET = `kt-obs-${suffix}`;
 const CONTAINER = `kt-obs-c-${suffix}`;
-const CIDR = `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}.0/24`;
+const CIDR = await freeCidr(4);
 
 let daemon: PrivateDaemon;
 let metricsPort = 0;

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { config, docker, dockerFails, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, plugin, removeQuietly, uniq } from './harness.js';
+import { freeCidr, freePrefix } from './free-subnets.js';
 import { PrivateDaemon, type PluginAnswer } from './private-daemon.js';
 import { idTags, subnetPoolName } from '../../src/libnetwork/naming.js';
 import type { Network, Port, Subnet, SubnetPool } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
-const prefix = () => `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
 const containers: string[] = [];
 const networks: string[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -70,7 +70,7 @@ describe('Kuryr changes only what is its own', () => {
   });
 
   test('a pool Kuryr made for one Docker network cannot be named by another, nor used to release a live container\'s address', async () => {
-    const cidr = `${prefix()}.0/24`;
+    const cidr = await freeCidr(4);
     const idA = await net(`own-a-${suffix}`, '--subnet', cidr);
     const { ip } = await run(`own-ca-${suffix}`, `own-a-${suffix}`);
     const a = await neutronOf(idA);
@@ -96,7 +96,7 @@ describe('Kuryr changes only what is its own', () => {
   });
 
   test('DeleteNetwork sent straight to the plugin while two containers run is refused and changes nothing; Docker\'s own removal then cleans up', async () => {
-    const cidr = `${prefix()}.0/24`;
+    const cidr = await freeCidr(4);
     const id = await net(`own-d-${suffix}`, '--subnet', cidr);
     await run(`own-d1-${suffix}`, `own-d-${suffix}`);
     const { ip: ip2 } = await run(`own-d2-${suffix}`, `own-d-${suffix}`);
@@ -117,7 +117,7 @@ describe('Kuryr changes only what is its own', () => {
     const other = randomBytes(16).toString('hex');
     const theirs = await neutron.createNetwork({ name: `own-theirs-${suffix}`, admin_state_up: true, project_id: other } as never);
     cleanups.push(() => neutron.deleteNetwork(theirs.id));
-    const cidr = `${prefix()}.0/24`;
+    const cidr = await freeCidr(4);
     networks.push(`own-p-${suffix}`);
     const err = await dockerFails('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', cidr, '-o', `neutron.net.uuid=${theirs.id}`, `own-p-${suffix}`);
     assert.match(err, /no Neutron network with id .*allow_other_projects/);
@@ -145,7 +145,7 @@ describe('Kuryr changes only what is its own', () => {
   });
 
   test('an operator\'s subnet that merely has Kuryr\'s subnet name is left in place when the Docker network adopting its network goes', async () => {
-    const p = prefix();
+    const p = await freePrefix();
     const cidr = `${p}.0/24`;
     const op = await neutron.createNetwork({ name: `own-op-${suffix}`, admin_state_up: true });
     cleanups.push(() => neutron.deleteNetwork(op.id));
@@ -170,7 +170,7 @@ describe('Kuryr changes only what is its own', () => {
     cleanups.push(() => here.stop(), () => there.stop());
     const networkId = randomBytes(32).toString('hex');
     const endpointId = randomBytes(32).toString('hex');
-    const cidr = `${prefix()}.0/24`;
+    const cidr = await freeCidr(4);
     const ok = async (answer: Promise<PluginAnswer>, what: string) => {
       const { status, body } = await answer;
       assert.equal(status, 200, `${what}: ${JSON.stringify(body)}`);
@@ -221,7 +221,7 @@ describe('Kuryr changes only what is its own', () => {
   });
 
   test('IDs and names from requests are validated before any Neutron filter: 400 {Err}, nothing changed', async () => {
-    const cidr = `${prefix()}.0/24`;
+    const cidr = await freeCidr(4);
     const id = await net(`own-v-${suffix}`, '--subnet', cidr);
     const { subnet, pool } = await neutronOf(id);
     const before = await snapshot([id], cidr);

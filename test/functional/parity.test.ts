@@ -1,10 +1,10 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { config, docker, dockerFails, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, uniq } from './harness.js';
+import { freePrefix } from './free-subnets.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 
 const suffix = uniq();
-const rand = () => `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
 const containers: string[] = [];
 const networks: string[] = [];
 const neutronCleanup: (() => Promise<unknown>)[] = [];
@@ -29,7 +29,7 @@ describe('upstream parity on addressing', () => {
   });
 
   test('two Docker networks with the same CIDR each get their own Neutron network, subnet and pool', async () => {
-    const prefix = rand();
+    const prefix = await freePrefix();
     const ids = [await net(`ov1-${suffix}`, '--subnet', `${prefix}.0/24`), await net(`ov2-${suffix}`, '--subnet', `${prefix}.0/24`)];
     const ips = [await run(`ovc1-${suffix}`, `ov1-${suffix}`), await run(`ovc2-${suffix}`, `ov2-${suffix}`)];
     for (const ip of ips) assert.ok(ip.startsWith(`${prefix}.`));
@@ -47,7 +47,7 @@ describe('upstream parity on addressing', () => {
   });
 
   test('an operator pool named with -o and --ipam-opt neutron.pool.name is used, marked, and kept after rm', async () => {
-    const prefix = rand();
+    const prefix = await freePrefix();
     const pool = await neutron.createSubnetPool({ name: `op-pool-${suffix}`, prefixes: [`${prefix}.0/24`], default_prefixlen: 24 } as never);
     neutronCleanup.push(() => neutron.deleteSubnetPool(pool.id));
     const id = await net(`opp-${suffix}`, '--subnet', `${prefix}.0/24`, '-o', `neutron.pool.name=op-pool-${suffix}`, '--ipam-opt', `neutron.pool.name=op-pool-${suffix}`);
@@ -61,7 +61,7 @@ describe('upstream parity on addressing', () => {
   });
 
   test('overlapping operator subnets named with neutron.subnet.name: --ip adopts the right pre-created port on each', async () => {
-    const prefix = rand();
+    const prefix = await freePrefix();
     const made = [];
     for (const i of [1, 2]) {
       const n = await neutron.createNetwork({ name: `opnet${i}-${suffix}`, admin_state_up: true });
@@ -96,7 +96,7 @@ describe('upstream parity on addressing', () => {
   });
 
   test('--mac-address adopts the unbound pre-created port holding that MAC', async () => {
-    const prefix = rand();
+    const prefix = await freePrefix();
     const id = await net(`mac-${suffix}`, '--subnet', `${prefix}.0/24`);
     const [n] = await neutron.listNetworks({ tags: idTags(id).join(',') });
     const [s] = await neutron.listSubnets({ network_id: n!.id });
@@ -109,7 +109,7 @@ describe('upstream parity on addressing', () => {
   });
 
   test('--ip naming an address a VM port holds is refused and the VM port is left alone', async () => {
-    const prefix = rand();
+    const prefix = await freePrefix();
     const id = await net(`vm-${suffix}`, '--subnet', `${prefix}.0/24`);
     const [n] = await neutron.listNetworks({ tags: idTags(id).join(',') });
     const [s] = await neutron.listSubnets({ network_id: n!.id });
@@ -124,7 +124,7 @@ describe('upstream parity on addressing', () => {
   });
 
   test('neutron.net.shared=true without the operator\'s [neutron] allow_shared_networks is refused and leaves nothing half-done', async () => {
-    const prefix = rand();
+    const prefix = await freePrefix();
     const op = await neutron.createNetwork({ name: `unshared-${suffix}`, admin_state_up: true });
     neutronCleanup.push(() => neutron.deleteNetwork(op.id));
     const err = await dockerFails('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', `${prefix}.0/24`, '-o', `neutron.net.name=unshared-${suffix}`, '-o', 'neutron.net.shared=true', `shr-${suffix}`);

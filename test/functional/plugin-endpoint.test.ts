@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { unixJson } from '../../src/cli/unix-http.js';
 import { PORT_POOLED_TAG, poolHostTag } from '../../src/libnetwork/naming.js';
 import { eventually, neutron, sh, uniq } from './harness.js';
+import { freePrefix } from './free-subnets.js';
 import { PrivateDaemon } from './private-daemon.js';
 import { freePort } from '../unit/tls-fixtures.js';
 
@@ -174,7 +175,7 @@ describe('kuryr status never prints a URL\'s password or a terminal escape', () 
     // A free pooled port for a host of this test's own: `kuryr status` lists its network by name.
     const network = await neutron.createNetwork({ name: netName });
     networkId = network.id;
-    const prefix = `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
+    const prefix = await freePrefix();
     await neutron.createSubnet({ network_id: networkId, cidr: `${prefix}.0/24`, ip_version: 4 });
     const port = await neutron.createPort({ network_id: networkId, device_id: '' });
     await neutron.replaceTags('ports', port.id, [PORT_POOLED_TAG, poolHostTag(host)]);

@@ -6,12 +6,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { config, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, sh, uniq } from './harness.js';
+import { freePrefix } from './free-subnets.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
 const NET = `kt-reuse-${suffix}`;
-const PREFIX = `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
+const PREFIX = await freePrefix();
 const PEER = `kt-reuse-peer-${suffix}`;
 let netId = '';
 let peerIp = '';

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_FILES, config, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, restartKuryr, sh, uniq } from './harness.js';
+import { freeCidr, freePrefix } from './free-subnets.js';
 import { parseExposition } from '../../src/metrics/index.js';
 import { idTags, subnetPoolName } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
@@ -9,7 +10,7 @@ import type { Port } from '../../src/openstack/neutron-types.js';
 const KURYR_CLI = fileURLToPath(new URL('../../src/cli/kuryr.js', import.meta.url));
 const suffix = uniq();
 const NET = `kt-pool-${suffix}`;
-const PREFIX = `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
+const PREFIX = await freePrefix();
 const MIN = config.vifPool.min;
 let netId = '';
 const containers: string[] = [];
@@ -129,7 +130,7 @@ describe('port pools', () => {
   test('-o kuryr.pool.min sizes one network\'s pool (for its bursts) without the daemon\'s setting', async () => {
     const sized = `kt-poolmin-${suffix}`;
     const want = MIN + 7;
-    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', `${PREFIX.replace(/\.\d+$/, '.251')}.0/24`, '-o', `kuryr.pool.min=${want}`, sized);
+    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', await freeCidr(4), '-o', `kuryr.pool.min=${want}`, sized);
     try {
       const [net] = await neutron.listNetworks({ tags: idTags(await dockerNetworkId(sized)).join(',') });
       assert.ok(net!.tags.includes(`kuryr.pool.min:${want}`), 'the size is kept on the network, for restarts');

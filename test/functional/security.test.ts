@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 import { eventually, IMAGE, neutron, sh, uniq } from './harness.js';
+import { freeCidr, freePrefix } from './free-subnets.js';
 import { PrivateDaemon } from './private-daemon.js';
 import { freePort, makeTestPki, type TestPki } from '../unit/tls-fixtures.js';
 
@@ -30,8 +31,7 @@ const SPEC_DIR = join(ETC_PLUGINS, PLUGIN);
 const suffix = uniq();
 const NET = `kt-tls-${suffix}`;
 const CONTAINER = `kt-tls-c-${suffix}`;
-const randomPrefix = () => `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}`;
-const PREFIX = randomPrefix();
+const PREFIX = await freePrefix();
 
 let dir: string;
 let pki: TestPki;
@@ -172,10 +172,11 @@ describe('Kuryr over HTTPS with client certificates, for a dockerd of its own', 
 
   test('a client whose certificate, signed by the same CA, names another client gets 403 {"Err"}, and nothing reaches Neutron', async () => {
     const networkId = randomBytes(32).toString('hex');
+    const prefix = await freePrefix();
     const createNetwork = JSON.stringify({
       NetworkID: networkId,
       Options: {},
-      IPv4Data: [{ AddressSpace: 'global_scope', Pool: `${randomPrefix()}.0/24`, Gateway: `${randomPrefix()}.1/24` }],
+      IPv4Data: [{ AddressSpace: 'global_scope', Pool: `${prefix}.0/24`, Gateway: `${prefix}.1/24` }],
       IPv6Data: [],
     });
     const refused = await tlsPost('/NetworkDriver.CreateNetwork', { cert: pki.secondClientCert, key: pki.secondClientKey }, createNetwork);
@@ -196,7 +197,7 @@ describe('Kuryr over HTTPS with client certificates, for a dockerd of its own', 
     const urlPassword = secret('urlpw');
     const options = [...Object.entries(values).map(([k, v]) => `${k}=${v}`), `kt.endpoint=http://operator:${urlPassword}@127.0.0.1:1/`].flatMap((o) => ['-o', o]);
     // Kuryr may refuse the options: what matters is the request it logged.
-    await docker2('network', 'create', '-d', PLUGIN, '--ipam-driver', PLUGIN, '--subnet', `${randomPrefix()}.0/24`, ...options, `${NET}-opts`).catch(() => undefined);
+    await docker2('network', 'create', '-d', PLUGIN, '--ipam-driver', PLUGIN, '--subnet', await freeCidr(4), ...options, `${NET}-opts`).catch(() => undefined);
     await docker2('network', 'rm', `${NET}-opts`).catch(() => undefined);
     const requests = kuryr!.logLines('docker call request').filter((l) => l['method'] === 'NetworkDriver.CreateNetwork');
     const generic = requests.map((l) => ((l['request'] as { Options?: Record<string, Record<string, string>> }).Options ?? {})['com.docker.network.generic']).find((g) => g && 'password' in g);

@@ -8,6 +8,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DRIVER, IMAGE, docker, removeQuietly, sh, uniq } from './harness.js';
+import { freeCidr } from './free-subnets.js';
 
 interface Listener {
   proto: 'tcp' | 'udp';
@@ -74,7 +75,7 @@ after(() => removeQuietly('container', ctr).then(() => removeQuietly('network', 
 
 test('every socket a stack service listens on is bound to loopback; the kernel VXLAN socket is fenced off', async () => {
   // A container on a Kuryr network: the agent then wires a VXLAN device, whose kernel socket listens too.
-  await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', `10.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}.0/24`, net);
+  await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', await freeCidr(4), net);
   await docker('run', '-d', '--name', ctr, '--net', net, IMAGE, 'sleep', '600');
   const deadline = Date.now() + 60_000;
   let all = await listeners();
