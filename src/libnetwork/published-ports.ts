@@ -32,10 +32,19 @@ export function parsePortMap(value: unknown): PublishedPort[] {
   });
 }
 
+function externalConnectivityOff(published: readonly PublishedPort[]): KuryrError {
+  const ports = published.map((p) => `${p.hostPort}:${p.containerPort}/${p.protocol}`).join(', ');
+  return new KuryrError(
+    'KURYR_ERR_CONFIG',
+    `published ports (-p ${ports}) on a Kuryr network need [DEFAULT] process_external_connectivity = True in kuryr.conf (it is False, so nothing would forward them); set it, or publish nothing (containers are reachable on their Neutron address)`,
+  );
+}
+
 /**
  * Published ports (`-p HOST:CONTAINER`) become Neutron port forwardings on the floating IP named by
  * `[port_forwarding] floating_ip`: the floating IP's HOST port reaches the container's port.
- * Without that option, `-p` on a Kuryr network is refused, never silently ignored.
+ * Without that option, or with `[DEFAULT] process_external_connectivity = False`, `-p` on a Kuryr
+ * network is refused, never silently ignored.
  */
 export class PublishedPorts {
   private floatingIp?: FloatingIp;
@@ -48,8 +57,12 @@ export class PublishedPorts {
   constructor(private readonly ctx: DriverContext) {}
 
   async program(req: ExternalConnectivityRequest): Promise<Empty> {
-    if (!this.ctx.config.processExternalConnectivity) return {};
     const published = parsePortMap(req.Options?.[OPT_PORT_MAP]);
+    if (!this.ctx.config.processExternalConnectivity) {
+      // Docker would report the container published while nothing forwards to it: refuse instead.
+      if (published.length > 0) throw externalConnectivityOff(published);
+      return {};
+    }
     const { neutron, state, logger } = this.ctx;
     const port = await state.endpointPort(req.EndpointID, req.NetworkID);
     if (!port) {
