@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { IprouteHostNetwork } from '../binding/host/index.js';
 import type { KuryrConfig } from '../config/types.js';
 import type { DockerApi } from '../docker/client.js';
-import { pluginNameForSpecDir } from '../libnetwork/server.js';
+import { pluginNameForSpecDir } from '../libnetwork/plugin-spec.js';
 import type { Logger } from '../log.js';
 import type { Neutron } from '../openstack/neutron-types.js';
 import { executeGcPlan, formatGcOutcome, summarizeGc, type GcOutcome } from './execute.js';

@@ -6,6 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { fastify, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { KuryrError, asKuryrError } from '../errors.js';
 import { stripUrlUserInfo, type Logger } from '../log.js';
+import { foreignSpecs, foreignSpecWarning, pluginSpec, readDiscoveryFile, specText, type DockerTlsFiles, type ServedName } from './plugin-spec.js';
 import { PLUGIN_CONTENT_TYPE, encodeError, subsystemOf, type PluginProtocol, type PluginReply } from './protocol.js';
 
 export interface ListenOptions {
@@ -20,48 +21,8 @@ export interface ListenOptions {
   pluginName: string;
   /** What Docker uses to reach an https listener, written into the .json's TLSConfig. */
   dockerTls?: DockerTlsFiles;
-}
-
-/** Paths on Docker's host: the CA that signed Kuryr's certificate, and Docker's client certificate. */
-export interface DockerTlsFiles {
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-}
-
-/** Docker's `.json` plugin spec (moby pkg/plugins: Plugin with tlsconfig.Options). */
-export interface PluginSpec {
-  Name: string;
-  Addr: string;
-  TLSConfig?: { InsecureSkipVerify: boolean; CAFile?: string; CertFile?: string; KeyFile?: string };
-}
-
-/** The directories Docker searches for spec files, as `<root>/<name>.json` or `<root>/<name>/<name>.json`. */
-const DISCOVERY_ROOTS = ['/etc/docker/plugins', '/usr/lib/docker/plugins'];
-
-/**
- * The plugin (driver) name Docker will know the TCP listener by. Docker names a plugin after its
- * spec file, and finds `<root>/<name>/<name>.json`, so a spec directory is named after its plugin
- * (upstream's `/usr/lib/docker/plugins/kuryr`); written straight into a discovery root, it is `kuryr`.
- */
-export function pluginNameForSpecDir(specDir: string): string {
-  const dir = specDir.replace(/\/+$/, '');
-  return !dir || DISCOVERY_ROOTS.includes(dir) ? 'kuryr' : basename(dir);
-}
-
-/** What Docker is told: Addr, and for https how to verify Kuryr and which certificate to present. */
-export function pluginSpec(opts: Pick<ListenOptions, 'pluginName' | 'uri' | 'dockerTls'>): PluginSpec {
-  const spec: PluginSpec = { Name: opts.pluginName, Addr: opts.uri };
-  if (new URL(opts.uri).protocol !== 'https:') return spec;
-  const t = opts.dockerTls ?? {};
-  // Without a CA Docker cannot verify Kuryr; it would skip verification anyway (moby readPluginJSONInfo), say so.
-  spec.TLSConfig = {
-    InsecureSkipVerify: !t.caFile,
-    ...(t.caFile ? { CAFile: t.caFile } : {}),
-    ...(t.certFile ? { CertFile: t.certFile } : {}),
-    ...(t.keyFile ? { KeyFile: t.keyFile } : {}),
-  };
-  return spec;
+  /** Docker's spec file directories (default /etc/docker/plugins, /usr/lib/docker/plugins). */
+  discoveryRoots?: readonly string[];
 }
 
 function isLoopback(host: string): boolean {
@@ -282,16 +243,19 @@ export class PluginServer {
       await app.listen({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || (secure ? 443 : 80)) });
       this.apps.push(app);
       addresses.push(opts.uri);
-      if (opts.specDir) await this.writeSpec(opts);
     }
+    const served = servedNames(opts);
+    const ownSpec = served.find((s) => s.ownSpec)?.ownSpec;
+    if (ownSpec) await this.writeSpec(opts, ownSpec);
+    await this.checkDiscovery(served, opts.discoveryRoots);
     return addresses;
   }
 
-  /** Writes Docker's discovery file for the TCP listener (a unix socket is found without one). */
-  private async writeSpec(opts: ListenOptions): Promise<void> {
-    await mkdir(opts.specDir, { recursive: true });
-    const specFile = join(opts.specDir, `${opts.pluginName}.spec`);
-    const jsonFile = join(opts.specDir, `${opts.pluginName}.json`);
+  /**
+   * Writes Docker's discovery file for the TCP listener (a unix socket is found without one), unless
+   * a file Kuryr did not write is already there: that one is left, and reported by checkDiscovery.
+   */
+  private async writeSpec(opts: ListenOptions, jsonFile: string): Promise<void> {
     const spec = pluginSpec(opts);
     if (spec.TLSConfig?.InsecureSkipVerify) {
       this.logger.warn({ specFile: jsonFile }, 'Docker will not verify Kuryr\'s certificate: set [DEFAULT] docker_ca_file to the CA that signed ssl_cert_file');
@@ -302,8 +266,17 @@ export class PluginServer {
         'Kuryr requires a client certificate (ssl_ca_file) but Docker is given none: set [DEFAULT] docker_client_cert_file and docker_client_key_file',
       );
     }
-    await rm(specFile, { force: true });
-    await writeFile(jsonFile, JSON.stringify(spec) + '\n', { mode: 0o644 });
+    const existing = await readDiscoveryFile(jsonFile, opts.pluginName);
+    if (existing && !existing.kuryrs) return;
+    await mkdir(dirname(jsonFile), { recursive: true });
+    await writeFile(jsonFile, specText(spec), { mode: 0o644 });
+  }
+
+  /** Warns about spec files Kuryr did not write that Docker would use for a name Kuryr serves. */
+  private async checkDiscovery(served: readonly ServedName[], roots: readonly string[] | undefined): Promise<void> {
+    for (const s of served) {
+      for (const found of await foreignSpecs(s, roots)) this.logger.warn({ specFile: found.file, driver: s.name }, foreignSpecWarning(s, found));
+    }
   }
 
   async close(): Promise<void> {
@@ -312,6 +285,24 @@ export class PluginServer {
     if (this.socket) await removeIfSame(this.socket.path, this.socket.ino);
     this.socket = undefined;
   }
+}
+
+/** The driver names Docker finds this server by: its socket's, and its TCP listener's spec file's. */
+function servedNames(opts: ListenOptions): ServedName[] {
+  const socketName = opts.socketPath ? basename(opts.socketPath, '.sock') : undefined;
+  const ownSpec = opts.uri && opts.specDir ? join(opts.specDir, `${opts.pluginName}.json`) : undefined;
+  const out: ServedName[] = [];
+  if (socketName !== undefined) {
+    const sameName = socketName === opts.pluginName && ownSpec !== undefined;
+    out.push({
+      name: socketName,
+      addrs: [`unix://${opts.socketPath}`, ...(sameName ? [opts.uri] : [])],
+      socket: opts.socketPath,
+      ...(sameName ? { ownSpec } : {}),
+    });
+  }
+  if (ownSpec !== undefined && socketName !== opts.pluginName) out.push({ name: opts.pluginName, addrs: [opts.uri], ownSpec });
+  return out;
 }
 
 /** Removes our socket, not one a later daemon has since put at the same path. */
