@@ -229,6 +229,19 @@ describe('missing Keystone credentials', () => {
   });
 });
 
+describe("upstream's Keystone v2.0 auth types", () => {
+  const cases: Array<[string, RegExp]> = [
+    ['v2password', /\[neutron\] auth_type = "v2password" is Keystone v2\.0, which Kuryr does not speak .*: use auth_type = password \(or v3password\) with user_domain_name and project_domain_name, and a v3 auth_url/],
+    ['v2token', /\[neutron\] auth_type = "v2token" is Keystone v2\.0, which Kuryr does not speak .*: use auth_type = token \(or v3token\), and a v3 auth_url/],
+  ];
+  for (const [authType, re] of cases) {
+    it(`stop the daemon with an error naming the v3 replacement: ${authType}`, () => {
+      const d = dir({ 'k.conf': `[neutron]\nauth_type = ${authType}\nauth_url = http://k:5000/v2.0\nusername = u\npassword = p\ntoken = t\ntenant_name = service\n` });
+      assert.throws(() => loadConfig(['--config-file', join(d, 'k.conf')], {}, opts(d)), (e: KuryrError) => e.code === 'KURYR_ERR_CONFIG' && re.test(e.message));
+    });
+  }
+});
+
 describe('clouds.yaml file permissions', () => {
   it('warns when the clouds.yaml or secure.yaml holding the secret is readable by others', () => {
     const d = dir({ 'clouds.yaml': [CLOUDS, 0o644], 'secure.yaml': [SECURE, 0o604] });

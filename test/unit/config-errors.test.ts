@@ -60,7 +60,7 @@ describe('a wrong option value gives one message naming option and file', () => 
     ['neutron', 'timeout', '0', 'is less than 1'],
     ['neutron', 'endpoint_type', 'private', 'is not one of public, internal, admin'],
     ['neutron', 'endpoint_override', 'neutron:9696', 'is not an http(s) URL'],
-    ['neutron', 'auth_type', 'v2password', 'is not one of password, v3password'],
+    ['neutron', 'auth_type', 'kerberos', 'is not one of password, v3password'],
     ['neutron', 'auth_url', 'ftp://ctrl/v3', 'is not an http(s) URL'],
     ['binding', 'default_driver', 'kuryr.lib.binding.drivers.bridge', 'is not one of veth, macvlan, ipvlan, vlan'],
     ['binding', 'enabled_drivers', 'kuryr.lib.binding.drivers.tap', 'has "kuryr.lib.binding.drivers.tap", which is not one of'],
