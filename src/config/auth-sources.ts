@@ -192,11 +192,18 @@ function scalar(v: unknown): string | undefined {
   return undefined;
 }
 
-/**
- * Reads cloud `name` from the first clouds.yaml found, merged with the first secure.yaml found.
- * `warn` receives notes about keys that are not supported.
- */
-export function authFromCloud(name: string, search: CloudsSearch, warn: (msg: string) => void): AuthInput {
+/** One cloud's entry (dashes in keys read as underscores), from the first clouds.yaml merged with the first secure.yaml. */
+interface CloudEntry {
+  cloud: Yamlish;
+  /** The clouds.yaml, where non-secret keys are set. */
+  cloudsPath: string;
+  /** Every file read, for permission checks. */
+  files: string[];
+  /** For messages: the file, or both files. */
+  where: string;
+}
+
+function readCloud(name: string, search: CloudsSearch): CloudEntry {
   const cloudsPaths = candidates(search, 'clouds');
   const clouds = loadFirst(cloudsPaths);
   if (!clouds) {
@@ -204,7 +211,6 @@ export function authFromCloud(name: string, search: CloudsSearch, warn: (msg: st
   }
   const secure = loadFirst(candidates(search, 'secure'));
   const merged = secure ? deepMerge(clouds.data, secure.data) : clouds.data;
-  const files = secure ? [clouds.path, secure.path] : [clouds.path];
   const where = secure ? `${clouds.path} + ${secure.path}` : clouds.path;
   const all = isObject(merged.clouds) ? merged.clouds : {};
   const entry = all[name];
@@ -212,10 +218,11 @@ export function authFromCloud(name: string, search: CloudsSearch, warn: (msg: st
     const names = Object.keys(all);
     throw configError(`clouds.yaml: cloud "${name}" is not in ${where} (clouds there: ${names.length ? names.join(', ') : 'none'})`);
   }
-  const cloud = dashToUnderscore(entry);
-  if (cloud.profile !== undefined || cloud.cloud !== undefined) {
-    warn(`clouds.yaml: clouds.${name}.profile (vendor profiles) is not supported; set auth.auth_url and region_name in the cloud itself (${clouds.path})`);
-  }
+  return { cloud: dashToUnderscore(entry), cloudsPath: clouds.path, files: secure ? [clouds.path, secure.path] : [clouds.path], where };
+}
+
+/** The keystoneauth options of a cloud: its `auth` mapping, then plugin options written at the cloud's top level. */
+function cloudAuthValues(cloud: Yamlish): Partial<Record<AuthKey, string>> {
   const auth = isObject(cloud.auth) ? dashToUnderscore(cloud.auth) : {};
   const values: Partial<Record<AuthKey, string>> = {};
   const alias: Record<string, AuthKey> = { tenant_name: 'project_name', tenant_id: 'project_id' };
@@ -233,7 +240,11 @@ export function authFromCloud(name: string, search: CloudsSearch, warn: (msg: st
   take(cloud, true);
   const authType = scalar(cloud.auth_type);
   if (authType) values.auth_type = authType;
+  return values;
+}
 
+/** The session options of a cloud (region, interface, TLS files, verify, api_timeout). */
+function cloudSession(cloud: Yamlish, name: string, where: string): SessionInput {
   const session: SessionInput = {};
   const region = scalar(cloud.region_name) ?? firstRegion(cloud.regions);
   if (region) session.regionName = region;
@@ -258,13 +269,25 @@ export function authFromCloud(name: string, search: CloudsSearch, warn: (msg: st
     if (!Number.isFinite(n) || n <= 0) throw configError(`clouds.yaml: clouds.${name}.api_timeout = "${timeout}" is not a positive number (${where})`);
     session.timeout = Math.ceil(n);
   }
-  const settingFile = (k: AuthKey) => (SECRET_AUTH_KEYS.has(k) ? `${clouds.path} or secure.yaml` : clouds.path);
+  return session;
+}
+
+/**
+ * Reads cloud `name` from the first clouds.yaml found, merged with the first secure.yaml found.
+ * `warn` receives notes about keys that are not supported.
+ */
+export function authFromCloud(name: string, search: CloudsSearch, warn: (msg: string) => void): AuthInput {
+  const { cloud, cloudsPath, files, where } = readCloud(name, search);
+  if (cloud.profile !== undefined || cloud.cloud !== undefined) {
+    warn(`clouds.yaml: clouds.${name}.profile (vendor profiles) is not supported; set auth.auth_url and region_name in the cloud itself (${cloudsPath})`);
+  }
+  const settingFile = (k: AuthKey) => (SECRET_AUTH_KEYS.has(k) ? `${cloudsPath} or secure.yaml` : cloudsPath);
   return {
     kind: 'cloud',
-    values,
-    setting: (k) => (k === 'auth_type' ? `clouds.${name}.auth_type in ${clouds.path}` : `clouds.${name}.auth.${k} in ${settingFile(k)}`),
+    values: cloudAuthValues(cloud),
+    setting: (k) => (k === 'auth_type' ? `clouds.${name}.auth_type in ${cloudsPath}` : `clouds.${name}.auth.${k} in ${settingFile(k)}`),
     origin: () => where,
-    session,
+    session: cloudSession(cloud, name, where),
     label: `clouds.yaml cloud "${name}" (${where})`,
     files,
   };

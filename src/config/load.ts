@@ -71,79 +71,25 @@ const PORT_DRIVER_BINDINGS: Record<PortDriverName, readonly string[]> = {
 
 /** Synchronous: reads a handful of small files once at startup. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, options: LoadOptions = {}): KuryrConfig {
-  const warnings: string[] = [];
-  const warn = (msg: string) => {
-    if (warnings.includes(msg)) return;
-    warnings.push(msg);
-    options.onWarning?.(msg);
-  };
+  const { warnings, warn } = warningList(options.onWarning);
   const args = parseServerArgs(argv, { allowUnknown: options.allowUnknownArgs });
-
   const paths = configFileList(args, env, {
     files: options.defaultConfigFiles ?? DEFAULT_CONFIG_FILES,
     dirs: options.defaultConfigDirs ?? DEFAULT_CONFIG_DIRS,
   });
   const files: ReadFile[] = paths.map(readConfigFile);
-  const store = new ConfStore();
-  for (const f of files) {
-    for (const [section, entries] of f.ini.sections) {
-      for (const [key, e] of entries) {
-        if (e.values.length > 1) warn(`kuryr.conf: [${section}] ${key} is set ${e.values.length} times in ${f.ini.path}; the last one (line ${e.line}) is used`);
-      }
-    }
-    store.merge(f.ini);
-  }
+  const store = mergeFiles(files, warn);
   const mainFile = args.configFiles[0] ?? paths[0] ?? MAIN_CONFIG_FILE;
   const r = new OptionReader({ store, env, mainFile });
-
-  // auth_section: keystoneauth reads auth_type and the plugin options from that section instead.
-  const authSectionRaw = r.str('neutron', 'auth_section')?.trim();
-  const authGroup = authSectionRaw ? authSectionRaw.toLowerCase() : 'neutron';
-  if (authGroup !== 'neutron' && !store.hasSection(authGroup)) {
-    const o = r.origin('neutron', 'auth_section');
-    throw configError(`kuryr.conf: [neutron] auth_section = "${authSectionRaw}" names a section that no config file has (${o?.where ?? mainFile})`);
-  }
+  const authGroup = authGroupOf(r, store, mainFile);
   for (const w of unknownOptionWarnings(store, authGroup)) warn(w);
 
   const conf = buildDefaults(r, args, options, warn);
   const binding = buildBinding(r, conf.defaultPortDriver, conf.enabledPortDrivers);
-
-  // --- Keystone credentials: see the precedence at the top of this file.
-  const confAuth = authFromConf(r, authGroup, mainFile);
-  const cloudName = args.osCloud ?? (env.OS_CLOUD || undefined);
-  let source: AuthInput;
-  if (confAuth.values.auth_url !== undefined) {
-    source = confAuth;
-    if (cloudName) warn(`clouds.yaml: cloud "${cloudName}" is ignored: [${authGroup}] auth_url is set in kuryr.conf, which takes precedence`);
-  } else {
-    const confKeys = Object.keys(confAuth.values).filter((k) => k !== 'auth_type');
-    if (cloudName) {
-      source = authFromCloud(cloudName, { env, cwd: options.cwd ?? process.cwd(), dirs: options.cloudsSearchDirs }, warn);
-    } else if (env.OS_AUTH_URL) {
-      source = authFromEnv(env);
-    } else {
-      throw configError(`no Keystone auth_url: set [neutron] auth_url in ${mainFile}, or OS_AUTH_URL, or a cloud in clouds.yaml (--os-cloud or OS_CLOUD)`);
-    }
-    if (confKeys.length > 0) {
-      warn(`kuryr.conf: [${authGroup}] has ${confKeys.join(', ')} but no auth_url, so they are ignored; Keystone credentials come from ${source.label}`);
-    }
-  }
+  const source = authSource(r, { authGroup, mainFile, cloudName: args.osCloud ?? (env.OS_CLOUD || undefined), env, options }, warn);
   const auth = buildAuth(source, warn);
   const neutron = buildNeutron(r, auth, source.kind === 'conf' ? {} : source.session, warn);
-
-  // --- Credentials in files others can read.
-  for (const f of files) {
-    const holds = firstSecretIn(f.ini);
-    const w = holds && permissionWarning('kuryr.conf', f.ini.path, f.mode, holds);
-    if (w) warn(w);
-  }
-  if (source.kind === 'cloud') {
-    for (const path of source.files) {
-      const holds = secretKeysInYaml(readFileSync(path, 'utf8'));
-      const w = holds.length > 0 && permissionWarning('clouds.yaml', path, statSync(path).mode, holds.join(', '));
-      if (w) warn(w);
-    }
-  }
+  warnReadableSecrets(files, source, warn);
 
   const config: KuryrConfig = {
     ...conf,
@@ -154,6 +100,88 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, opti
     warnings,
   };
   return deepFreeze(config);
+}
+
+/** Warnings in the order found, each once; `onWarning` hears each as it is found. */
+function warningList(onWarning: ((message: string) => void) | undefined): { warnings: string[]; warn: (msg: string) => void } {
+  const warnings: string[] = [];
+  const warn = (msg: string) => {
+    if (warnings.includes(msg)) return;
+    warnings.push(msg);
+    onWarning?.(msg);
+  };
+  return { warnings, warn };
+}
+
+/** The files' options, later files winning as in oslo.config; an option set twice in one file is warned about. */
+function mergeFiles(files: readonly ReadFile[], warn: (msg: string) => void): ConfStore {
+  const store = new ConfStore();
+  for (const f of files) {
+    for (const [section, entries] of f.ini.sections) {
+      for (const [key, e] of entries) {
+        if (e.values.length > 1) warn(`kuryr.conf: [${section}] ${key} is set ${e.values.length} times in ${f.ini.path}; the last one (line ${e.line}) is used`);
+      }
+    }
+    store.merge(f.ini);
+  }
+  return store;
+}
+
+/** auth_section: keystoneauth reads auth_type and the plugin options from that section instead of [neutron]. */
+function authGroupOf(r: OptionReader, store: ConfStore, mainFile: string): string {
+  const authSectionRaw = r.str('neutron', 'auth_section')?.trim();
+  const authGroup = authSectionRaw ? authSectionRaw.toLowerCase() : 'neutron';
+  if (authGroup !== 'neutron' && !store.hasSection(authGroup)) {
+    const o = r.origin('neutron', 'auth_section');
+    throw configError(`kuryr.conf: [neutron] auth_section = "${authSectionRaw}" names a section that no config file has (${o?.where ?? mainFile})`);
+  }
+  return authGroup;
+}
+
+interface AuthSearch {
+  authGroup: string;
+  mainFile: string;
+  /** `--os-cloud`, else `OS_CLOUD`. */
+  cloudName: string | undefined;
+  env: NodeJS.ProcessEnv;
+  options: LoadOptions;
+}
+
+/** Where the Keystone credentials come from: see the precedence at the top of this file. */
+function authSource(r: OptionReader, s: AuthSearch, warn: (msg: string) => void): AuthInput {
+  const confAuth = authFromConf(r, s.authGroup, s.mainFile);
+  if (confAuth.values.auth_url !== undefined) {
+    if (s.cloudName) warn(`clouds.yaml: cloud "${s.cloudName}" is ignored: [${s.authGroup}] auth_url is set in kuryr.conf, which takes precedence`);
+    return confAuth;
+  }
+  let source: AuthInput;
+  if (s.cloudName) {
+    source = authFromCloud(s.cloudName, { env: s.env, cwd: s.options.cwd ?? process.cwd(), dirs: s.options.cloudsSearchDirs }, warn);
+  } else if (s.env.OS_AUTH_URL) {
+    source = authFromEnv(s.env);
+  } else {
+    throw configError(`no Keystone auth_url: set [neutron] auth_url in ${s.mainFile}, or OS_AUTH_URL, or a cloud in clouds.yaml (--os-cloud or OS_CLOUD)`);
+  }
+  const confKeys = Object.keys(confAuth.values).filter((k) => k !== 'auth_type');
+  if (confKeys.length > 0) {
+    warn(`kuryr.conf: [${s.authGroup}] has ${confKeys.join(', ')} but no auth_url, so they are ignored; Keystone credentials come from ${source.label}`);
+  }
+  return source;
+}
+
+/** Credentials in files others can read. */
+function warnReadableSecrets(files: readonly ReadFile[], source: AuthInput, warn: (msg: string) => void): void {
+  for (const f of files) {
+    const holds = firstSecretIn(f.ini);
+    const w = holds && permissionWarning('kuryr.conf', f.ini.path, f.mode, holds);
+    if (w) warn(w);
+  }
+  if (source.kind !== 'cloud') return;
+  for (const path of source.files) {
+    const holds = secretKeysInYaml(readFileSync(path, 'utf8'));
+    const w = holds.length > 0 && permissionWarning('clouds.yaml', path, statSync(path).mode, holds.join(', '));
+    if (w) warn(w);
+  }
 }
 
 /** Options Kuryr-TS adds to upstream's: reconciliation, metrics, Docker's API, pools, port forwarding. */
@@ -239,13 +267,39 @@ function checkListenerSecurity(
 
 function buildDefaults(r: OptionReader, args: ReturnType<typeof parseServerArgs>, options: LoadOptions, warn: (m: string) => void): Defaults {
   const D = 'DEFAULT';
+  const listener = buildListener(r, warn);
+  const { defaultPortDriver, enabledPortDrivers } = buildPortDrivers(r);
+  const logFile = logFileOf(args.logDir ?? (r.str(D, 'log_dir') || undefined), args.logFile ?? (r.str(D, 'log_file') || undefined), options.binaryName);
+  const hostname = (r.str(D, 'hostname') || options.hostname || osHostname()).trim();
+  if (!hostname) throw configError(`kuryr.conf: [DEFAULT] hostname is empty and the system host name is unknown; set [DEFAULT] hostname`);
+
+  const out: Defaults = {
+    ...listener,
+    capabilityScope: r.str(D, 'capability_scope') as 'local' | 'global',
+    localDefaultAddressSpace: r.str(D, 'local_default_address_space')!,
+    globalDefaultAddressSpace: r.str(D, 'global_default_address_space')!,
+    processExternalConnectivity: r.bool(D, 'process_external_connectivity'),
+    subnetpoolNamePrefix: r.str(D, 'subnetpool_name_prefix')!,
+    socketPath: r.str(D, 'socket_path')!.trim(),
+    pluginSpecDir: r.str(D, 'plugin_spec_dir')!,
+    debug: args.debug ?? r.bool(D, 'debug'),
+    hostname,
+    defaultPortDriver,
+    enabledPortDrivers,
+  };
+  if (logFile) out.logFile = logFile;
+  return out;
+}
+
+type ListenerOptions = Pick<Defaults, 'kuryrUri' | 'enableSsl' | 'sslCertFile' | 'sslKeyFile' | 'sslCaFile' | 'sslAllowedClientNames'>;
+
+/** The TCP listener: kuryr_uri and its TLS files, which must exist when enable_ssl is on. */
+function buildListener(r: OptionReader, warn: (m: string) => void): ListenerOptions {
+  const D = 'DEFAULT';
   // Empty turns the TCP listener off: Docker then finds Kuryr only on its unix socket.
   const kuryrUri = r.str(D, 'kuryr_uri') ?? '';
   if (kuryrUri) checkHttpUrl(r, D, 'kuryr_uri', kuryrUri);
-
   const enableSsl = r.bool(D, 'enable_ssl');
-  const sslCertFile = r.str(D, 'ssl_cert_file')!;
-  const sslKeyFile = r.str(D, 'ssl_key_file')!;
   const sslCaFile = r.str(D, 'ssl_ca_file') || undefined;
   const sslAllowedClientNames = r.list(D, 'ssl_allowed_client_names');
   checkListenerSecurity(r, { kuryrUri, enableSsl, sslCaFile, sslAllowedClientNames });
@@ -259,7 +313,12 @@ function buildDefaults(r: OptionReader, args: ReturnType<typeof parseServerArgs>
   } else if (sslCaFile) {
     warn('kuryr.conf: [DEFAULT] ssl_ca_file is set but enable_ssl is False; it is ignored');
   }
+  return { kuryrUri, enableSsl, sslCertFile: r.str(D, 'ssl_cert_file')!, sslKeyFile: r.str(D, 'ssl_key_file')!, sslAllowedClientNames, ...(sslCaFile ? { sslCaFile } : {}) };
+}
 
+/** default_port_driver and enabled_port_drivers, by upstream's entry-point names or short names; the default must be enabled. */
+function buildPortDrivers(r: OptionReader): Pick<Defaults, 'defaultPortDriver' | 'enabledPortDrivers'> {
+  const D = 'DEFAULT';
   const portDriver = (name: string, raw: string): PortDriverName => {
     const short = raw.startsWith(PORT_DRIVER_PREFIX) ? raw.slice(PORT_DRIVER_PREFIX.length) : raw;
     if (!(PORT_DRIVERS as readonly string[]).includes(short)) {
@@ -274,36 +333,13 @@ function buildDefaults(r: OptionReader, args: ReturnType<typeof parseServerArgs>
     const o = r.lookup(D, 'default_port_driver')!.origin.where;
     throw configError(`kuryr.conf: [DEFAULT] default_port_driver = ${defaultPortDriver} is not in [DEFAULT] enabled_port_drivers (${enabledPortDrivers.join(', ') || 'empty'}); add it there (${o})`);
   }
+  return { defaultPortDriver, enabledPortDrivers };
+}
 
-  const logDir = args.logDir ?? (r.str(D, 'log_dir') || undefined);
-  const logFileOpt = args.logFile ?? (r.str(D, 'log_file') || undefined);
-  // oslo.log `_get_log_file_path`.
-  const logFile = logFileOpt ? (logDir ? join(logDir, logFileOpt) : logFileOpt) : logDir ? join(logDir, `${options.binaryName ?? 'kuryr-server'}.log`) : undefined;
-
-  const hostname = (r.str(D, 'hostname') || options.hostname || osHostname()).trim();
-  if (!hostname) throw configError(`kuryr.conf: [DEFAULT] hostname is empty and the system host name is unknown; set [DEFAULT] hostname`);
-
-  const out: Defaults = {
-    kuryrUri,
-    capabilityScope: r.str(D, 'capability_scope') as 'local' | 'global',
-    localDefaultAddressSpace: r.str(D, 'local_default_address_space')!,
-    globalDefaultAddressSpace: r.str(D, 'global_default_address_space')!,
-    processExternalConnectivity: r.bool(D, 'process_external_connectivity'),
-    enableSsl,
-    sslAllowedClientNames,
-    sslCertFile,
-    sslKeyFile,
-    subnetpoolNamePrefix: r.str(D, 'subnetpool_name_prefix')!,
-    socketPath: r.str(D, 'socket_path')!.trim(),
-    pluginSpecDir: r.str(D, 'plugin_spec_dir')!,
-    debug: args.debug ?? r.bool(D, 'debug'),
-    hostname,
-    defaultPortDriver,
-    enabledPortDrivers,
-  };
-  if (sslCaFile) out.sslCaFile = sslCaFile;
-  if (logFile) out.logFile = logFile;
-  return out;
+/** oslo.log `_get_log_file_path`: log_file under log_dir, or `<program>.log` in log_dir alone. */
+function logFileOf(logDir: string | undefined, logFile: string | undefined, binaryName = 'kuryr-server'): string | undefined {
+  if (logFile) return logDir ? join(logDir, logFile) : logFile;
+  return logDir ? join(logDir, `${binaryName}.log`) : undefined;
 }
 
 function buildBinding(r: OptionReader, portDriver: PortDriverName, enabledPortDrivers: PortDriverName[]): BindingConfig {
