@@ -20,10 +20,9 @@ import { KeyedLock, NeutronState, type PortBinder } from './libnetwork/state.js'
 import { createOpenStackClients, type OpenStackClients } from './openstack/index.js';
 import type { Neutron } from './openstack/neutron-types.js';
 
-/** Extensions Kuryr cannot work without, and those that only enable features. */
-
 /** How long a stopping daemon waits for its background Neutron work. */
 const SHUTDOWN_DRAIN_MS = 10_000;
+/** Extensions Kuryr cannot work without, and those that only enable features. */
 export const REQUIRED_EXTENSIONS = ['subnet_allocation', 'standard-attr-tag', 'binding'] as const;
 export const OPTIONAL_EXTENSIONS = ['trunk', 'floating-ip-port-forwarding', 'dns-integration', 'dns-domain-ports', 'tag-ports-during-bulk-creation', 'security-group'] as const;
 
@@ -58,23 +57,14 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
   // What a Docker call waits on, so one that misses call_timeout can say which.
   const tracedNeutron = tracedDependency(clients.neutron, 'Neutron');
   const host = new IprouteHostNetwork();
-  const binder = new Binder({ host, config: config.binding, logger: logger.child({ component: 'binding' }) });
-  const portBinder: PortBinder = {
-    bind: (port, network, endpointId, opts) => binder.bind(port, network, endpointId, opts),
-    activate: (port) => binder.activate(port),
-    unbind: (port, endpointId) => binder.unbind(port, endpointId),
-    containerIfName: (port) => containerIfName(port.id),
-    hostEndExists: (port) => hostEndExists(host, port.id),
-  };
   // Docker's own API: read in the background only (port DNS names, gc), never inside a plugin call.
   const docker = new DockerClient(config.docker);
   const dnsNames = config.docker.setDnsName ? new PortDnsNamer({ docker, neutron: clients.neutron, logger: logger.child({ component: 'dns' }) }) : undefined;
-  let stopGc: (() => void) | undefined;
   const ctx = {
     endpointObserver: dnsNames,
     neutron: tracedNeutron,
     state: new NeutronState(tracedNeutron, { hostname: config.hostname, projectId: () => clients.session.projectId() }),
-    binder: tracedDependency(portBinder, 'host binding'),
+    binder: tracedDependency(portBinder(host, config, logger), 'host binding'),
     config,
     logger: logger.child({ component: 'driver' }),
     locks: new KeyedLock(),
@@ -84,22 +74,10 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     observe: metrics.observeDockerCall,
     callTimeoutSeconds: config.callTimeout,
   });
-  metrics.registerGauge<'network'>({
-    name: 'kuryr_port_pool_free_ports',
-    help: 'Free pooled ports ready for containers, by Neutron network.',
-    labelNames: ['network'],
-    collect: (gauge) => {
-      gauge.reset();
-      for (const [network, free] of ctx.pools.sizes()) gauge.set({ network }, free);
-    },
-  });
-  metrics.registerGauge({
-    name: 'kuryr_background_tasks',
-    help: 'Neutron work finishing after Docker was answered (claims, scrubs of released pooled ports).',
-    collect: (gauge) => gauge.set(ctx.state.pendingCount()),
-  });
+  registerGauges(metrics, ctx.pools, ctx.state);
   const server = new PluginServer(protocol, logger);
   const metricsServer = new MetricsServer(metrics, logger.child({ component: 'metrics' }));
+  let stopGc: (() => void) | undefined;
   return {
     clients,
     protocol,
@@ -108,21 +86,7 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     pools: ctx.pools,
     listen: async () => {
       await ctx.pools.start();
-      // Config has refused a kuryr_uri whose scheme disagrees with enable_ssl: https is TLS, http is not.
-      const addresses = await server.listen({
-        socketPath: config.socketPath,
-        uri: config.kuryrUri,
-        tls: config.enableSsl
-          ? { certFile: config.sslCertFile, keyFile: config.sslKeyFile, caFile: config.sslCaFile, allowedClientNames: config.sslAllowedClientNames }
-          : undefined,
-        specDir: config.pluginSpecDir,
-        pluginName: pluginNameForSpecDir(config.pluginSpecDir),
-        dockerTls: config.dockerPluginTls,
-      });
-      if (config.metricsListen) {
-        const bound = await metricsServer.listen(config.metricsListen);
-        addresses.push(`metrics http://${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}/metrics`);
-      }
+      const addresses = await listenAll(config, server, metricsServer);
       if (config.gcOnStart || config.gcInterval > 0) {
         stopGc = scheduleGc({ config, neutron: clients.neutron, docker }, logger.child({ component: 'gc' }), { onStart: config.gcOnStart, intervalSeconds: config.gcInterval });
       }
@@ -138,4 +102,54 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
       await Promise.race([ctx.state.drainPending(), bound]);
     },
   };
+}
+
+/** The drivers' view of host binding: the binder's verbs and the names it gives devices. */
+function portBinder(host: IprouteHostNetwork, config: KuryrConfig, logger: Logger): PortBinder {
+  const binder = new Binder({ host, config: config.binding, logger: logger.child({ component: 'binding' }) });
+  return {
+    bind: (port, network, endpointId, opts) => binder.bind(port, network, endpointId, opts),
+    activate: (port) => binder.activate(port),
+    unbind: (port, endpointId) => binder.unbind(port, endpointId),
+    containerIfName: (port) => containerIfName(port.id),
+    hostEndExists: (port) => hostEndExists(host, port.id),
+  };
+}
+
+/** Gauges read at scrape time from the pools and the background Neutron work. */
+function registerGauges(metrics: Metrics, pools: PortPools, state: NeutronState): void {
+  metrics.registerGauge<'network'>({
+    name: 'kuryr_port_pool_free_ports',
+    help: 'Free pooled ports ready for containers, by Neutron network.',
+    labelNames: ['network'],
+    collect: (gauge) => {
+      gauge.reset();
+      for (const [network, free] of pools.sizes()) gauge.set({ network }, free);
+    },
+  });
+  metrics.registerGauge({
+    name: 'kuryr_background_tasks',
+    help: 'Neutron work finishing after Docker was answered (claims, scrubs of released pooled ports).',
+    collect: (gauge) => gauge.set(state.pendingCount()),
+  });
+}
+
+/** The plugin's listeners (unix socket, kuryr_uri) and the metrics listener; returns what they serve. */
+async function listenAll(config: KuryrConfig, server: PluginServer, metricsServer: MetricsServer): Promise<string[]> {
+  // Config has refused a kuryr_uri whose scheme disagrees with enable_ssl: https is TLS, http is not.
+  const addresses = await server.listen({
+    socketPath: config.socketPath,
+    uri: config.kuryrUri,
+    tls: config.enableSsl
+      ? { certFile: config.sslCertFile, keyFile: config.sslKeyFile, caFile: config.sslCaFile, allowedClientNames: config.sslAllowedClientNames }
+      : undefined,
+    specDir: config.pluginSpecDir,
+    pluginName: pluginNameForSpecDir(config.pluginSpecDir),
+    dockerTls: config.dockerPluginTls,
+  });
+  if (config.metricsListen) {
+    const bound = await metricsServer.listen(config.metricsListen);
+    addresses.push(`metrics http://${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}/metrics`);
+  }
+  return addresses;
 }
