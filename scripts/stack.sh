@@ -14,7 +14,11 @@
 # INPUT rule), started in the background without systemd
 # (this machine has none), each in its own session so that `down` can stop
 # the whole process group: MariaDB, RabbitMQ, Keystone (uwsgi, :5000),
-# neutron-server (:9696), neutron-linuxbridge-agent, dockerd, kuryr-server.
+# neutron-server (:9696), neutron-linuxbridge-agent, neutron-l3-agent,
+# neutron-dhcp-agent, dockerd, kuryr-server.
+# The external network `public` (flat, 172.24.4.0/24) lives on the host
+# bridge br-ex (172.24.4.1): router `kuryr-router` has its gateway on it, and
+# floating IP 172.24.4.10 is there for published ports (-p).
 # Pid files: /run/kuryr-stack/*.pid (Kuryr: /run/kuryr/kuryr-server.pid).
 # Logs: /var/log/kuryr-stack/*.log (Kuryr: /var/log/kuryr/kuryr-server.{log,out}).
 # Credentials: /etc/kuryr-stack/{admin,kuryr}-openrc (root only).
@@ -49,10 +53,19 @@ KURYR_PID=/run/kuryr/kuryr-server.pid
 KURYR_OUT=/var/log/kuryr/kuryr-server.out
 KURYR_SOCK=/run/docker/plugins/kuryr.sock
 EBTABLES_WRAPPER=/usr/local/libexec/kuryr-stack/ebtables
+# The external network: a flat physnet on a host bridge, which has the
+# subnet's gateway address (the host is the "outside" of the cloud).
+EXT_BRIDGE=br-ex
+EXT_PHYSNET=public
+EXT_GATEWAY=172.24.4.1
+EXT_PREFIXLEN=24
+EXT_FIP=172.24.4.10
 
-SERVICES=(mariadb rabbitmq keystone neutron-server neutron-agent dockerd kuryr)
+SERVICES=(mariadb rabbitmq keystone neutron-server neutron-agent neutron-l3-agent
+  neutron-dhcp-agent dockerd kuryr)
 PACKAGES=(mariadb-server python3-pymysql rabbitmq-server keystone uwsgi-plugin-python3
-  neutron-server neutron-linuxbridge-agent python3-openstackclient docker.io
+  neutron-server neutron-linuxbridge-agent neutron-l3-agent neutron-dhcp-agent
+  python3-openstackclient docker.io
   busybox-static iputils-ping iproute2 ebtables ipset curl)
 
 # shellcheck source-path=SCRIPTDIR source=stack/configs.sh
@@ -86,6 +99,8 @@ cmdline_marker_of() {
     keystone) echo uwsgi ;;
     neutron-server) echo neutron-server ;;
     neutron-agent) echo neutron-linuxbridge-agent ;;
+    neutron-l3-agent) echo neutron-l3-agent ;;
+    neutron-dhcp-agent) echo neutron-dhcp-agent ;;
     dockerd) echo dockerd ;;
     kuryr) echo kuryr-server ;;
   esac
@@ -337,8 +352,10 @@ write_configs() {
   install_file "$CONF_DIR/neutron.conf" 600 neutron-server < <(neutron_conf)
   install_file "$CONF_DIR/ml2_conf.ini" 600 neutron-server < <(ml2_conf)
   install_file "$CONF_DIR/linuxbridge_agent.ini" 600 neutron-agent < <(linuxbridge_agent_ini)
-  # The agent reads neutron.conf as well.
-  needs_restart neutron-server && RESTART+=(neutron-agent)
+  install_file "$CONF_DIR/l3_agent.ini" 600 neutron-l3-agent < <(l3_agent_ini)
+  install_file "$CONF_DIR/dhcp_agent.ini" 600 neutron-dhcp-agent < <(dhcp_agent_ini)
+  # The agents read neutron.conf as well.
+  needs_restart neutron-server && RESTART+=(neutron-agent neutron-l3-agent neutron-dhcp-agent)
   install_file "$CONF_DIR/admin-openrc" 600 < <(openrc admin "$ADMIN_PASSWORD" admin)
   install_file "$CONF_DIR/kuryr-openrc" 600 < <(openrc kuryr "$KURYR_PASSWORD" service)
   install_file "$KURYR_CONF" 600 kuryr < <(kuryr_conf)
@@ -372,6 +389,16 @@ guard_vxlan_port() {
   for ipt in iptables ip6tables; do
     "$ipt" -C INPUT "${VXLAN_GUARD[@]}" 2>/dev/null || "$ipt" -I INPUT 1 "${VXLAN_GUARD[@]}"
   done
+}
+
+# The external network's host bridge, with the subnet's gateway address: the
+# Linux bridge agent plugs router gateways into it (bridge_mappings) and
+# refuses to start while it is missing.
+ensure_ext_bridge() {
+  ip link show "$EXT_BRIDGE" >/dev/null 2>&1 || ip link add "$EXT_BRIDGE" type bridge
+  ip -4 addr show dev "$EXT_BRIDGE" | grep -q " $EXT_GATEWAY/" ||
+    ip addr add "$EXT_GATEWAY/$EXT_PREFIXLEN" dev "$EXT_BRIDGE"
+  ip link set "$EXT_BRIDGE" up
 }
 
 restart_if_changed() {
@@ -534,19 +561,62 @@ ensure_rabbit_user() {
 }
 
 start_neutron() {
-  restart_if_changed neutron-server
-  restart_if_changed neutron-agent
+  local svc
+  for svc in neutron-server neutron-agent neutron-l3-agent neutron-dhcp-agent; do
+    restart_if_changed "$svc"
+  done
   if ! is_running neutron-server; then
     spawn neutron-server neutron-server --config-file "$CONF_DIR/neutron.conf" \
       --config-file "$CONF_DIR/ml2_conf.ini"
   fi
-  if ! is_running neutron-agent; then
-    # Remember when this agent started: readiness = the server saw it start
-    # (a killed agent stays "alive" in neutron for agent_down_time).
-    date -u '+%F %T' >"$RUN_DIR/neutron-agent.since"
-    spawn neutron-agent neutron-linuxbridge-agent --config-file "$CONF_DIR/neutron.conf" \
-      --config-file "$CONF_DIR/linuxbridge_agent.ini"
-  fi
+  start_agent neutron-agent neutron-linuxbridge-agent linuxbridge_agent.ini
+  start_agent neutron-l3-agent neutron-l3-agent l3_agent.ini
+  start_agent neutron-dhcp-agent neutron-dhcp-agent dhcp_agent.ini
+}
+
+# start_agent SERVICE PROGRAM INI: start a neutron agent unless it runs.
+start_agent() {
+  is_running "$1" && return 0
+  # Remember when this agent started: readiness = the server saw it start
+  # (a killed agent stays "alive" in neutron for agent_down_time).
+  date -u '+%F %T' >"$RUN_DIR/$1.since"
+  spawn "$1" "$2" --config-file "$CONF_DIR/neutron.conf" --config-file "$CONF_DIR/$3"
+}
+
+# Neutron's agent_type of each agent service.
+agent_type_of() {
+  case "$1" in
+    neutron-agent) echo "Linux bridge agent" ;;
+    neutron-l3-agent) echo "L3 agent" ;;
+    neutron-dhcp-agent) echo "DHCP agent" ;;
+  esac
+}
+
+# wait_agent SERVICE: until neutron-server reports the agent alive since its start.
+wait_agent() {
+  local svc="$1" since type deadline=$(($(date +%s) + 90))
+  since="$(cat "$RUN_DIR/$svc.since" 2>/dev/null || true)"
+  type="$(agent_type_of "$svc")"
+  until as_admin osctl agent-ready "$HOST_NAME" "$since" "$type" 2>/dev/null; do
+    is_running "$svc" || fail_service "$svc" "died while starting"
+    [ "$(date +%s)" -lt "$deadline" ] ||
+      fail_service "$svc" "not reported alive (host $HOST_NAME) by neutron-server after 90s"
+    sleep 1
+  done
+  log "$type alive on host $HOST_NAME"
+}
+
+# Agents' own children outlive them on purpose (dnsmasq, radvd: a restarted
+# agent takes them over); `down` stops them by the pid files the agents keep.
+stop_agent_children() {
+  local pidf pid
+  for pidf in /var/lib/neutron/dhcp/*/pid /var/lib/neutron/external/pids/*.pid; do
+    [ -s "$pidf" ] || continue
+    pid="$(cat "$pidf")"
+    pid_alive "$pid" || continue
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE '^(dnsmasq|radvd|haproxy|keepalived) ' || continue
+    kill -TERM "$pid" 2>/dev/null || true
+  done
 }
 
 build_busybox_image() {
@@ -639,6 +709,7 @@ cmd_up() {
   write_configs
   install_ebtables_wrapper
   guard_vxlan_port
+  ensure_ext_bridge
 
   # Everything is CPU-bound Python start-up on 2 cores: start each service
   # as soon as what it needs is there, and do the rest in parallel.
@@ -671,16 +742,12 @@ cmd_up() {
   wait_for neutron-server 90 http_ok http://127.0.0.1:9696/
   log "neutron-server ready"
   wait_for rabbitmq 60 tcp_open 127.0.0.1 5672
-  local since deadline=$(($(date +%s) + 90))
-  since="$(cat "$RUN_DIR/neutron-agent.since" 2>/dev/null || true)"
-  until as_admin osctl agent-ready "$HOST_NAME" "$since" 2>/dev/null; do
-    is_running neutron-agent || fail_service neutron-agent "died while starting"
-    [ "$(date +%s)" -lt "$deadline" ] ||
-      fail_service neutron-agent "not reported alive (host $HOST_NAME) by neutron-server after 90s"
-    sleep 1
-  done
-  log "linuxbridge agent alive on host $HOST_NAME"
   as_admin osctl subnetpools >/dev/null || die "creating the kuryr subnet pools failed"
+  as_admin osctl external "$EXT_PHYSNET" "$EXT_GATEWAY/$EXT_PREFIXLEN" "$EXT_FIP" >/dev/null ||
+    die "creating the external network, router and floating IP failed"
+  wait_agent neutron-agent
+  wait_agent neutron-l3-agent
+  wait_agent neutron-dhcp-agent
 
   wait_job "$docker_job" "dockerd or the kuryr/busybox image failed (logs: $LOG_DIR/dockerd.log, $LOG_DIR/busybox-image.log)"
   log "dockerd ready, image kuryr/busybox:latest present"
@@ -702,6 +769,7 @@ cmd_down() {
   for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
     stop_service "${SERVICES[$i]}"
   done
+  stop_agent_children
   stop_epmd
   log "stack down"
 }
@@ -719,13 +787,14 @@ cmd_status() {
         rabbitmq) tcp_open 127.0.0.1 5672 || state="not ready" ;;
         keystone) http_ok http://127.0.0.1:5000/v3 2>/dev/null || state="not ready" ;;
         neutron-server) http_ok http://127.0.0.1:9696/ 2>/dev/null || state="not ready" ;;
-        neutron-agent) as_admin osctl agent-ready "$host" 2>/dev/null || state="not alive in neutron" ;;
+        neutron-*agent) as_admin osctl agent-ready "$host" "" "$(agent_type_of "$svc")" 2>/dev/null ||
+          state="not alive in neutron" ;;
         dockerd) docker_ok 2>/dev/null || state="not ready" ;;
         kuryr) kuryr_ok 2>/dev/null || state="not ready" ;;
       esac
     fi
     case "$state" in running*) ;; *) rc=1 ;; esac
-    printf '%-15s %s\n' "$svc" "$state"
+    printf '%-19s %s\n' "$svc" "$state"
   done
   return "$rc"
 }

@@ -91,8 +91,9 @@ dns_domain = kuryr.local.
 # No nova here: do not try to tell it about port changes.
 notify_nova_on_port_status_changes = false
 notify_nova_on_port_data_changes = false
-# No DHCP agent either: do not cast RPCs nobody consumes.
-dhcp_agent_notification = false
+# The DHCP agent (dnsmasq) serves every DHCP-enabled subnet, as in a real cloud.
+dhcp_agent_notification = true
+dhcp_agents_per_network = 1
 interface_driver = linuxbridge
 transport_url = rabbit://kuryrstack:${RABBIT_PASSWORD}@127.0.0.1:5672/
 api_workers = 2
@@ -184,6 +185,8 @@ linuxbridge_agent_ini() {
 # Written by kuryr scripts/stack.sh
 [linux_bridge]
 physical_interface_mappings =
+# The external flat network's ports (router gateways) go on the host bridge.
+bridge_mappings = ${EXT_PHYSNET}:${EXT_BRIDGE}
 
 [vxlan]
 enable_vxlan = true
@@ -196,6 +199,35 @@ enable_security_group = true
 
 [agent]
 polling_interval = 1
+EOF
+}
+
+# L3 agent: legacy routers in qrouter- namespaces, floating IP port
+# forwardings (Kuryr's -p) by its port_forwarding extension. No metadata
+# proxy: there is no nova, and it would listen off loopback in each router.
+l3_agent_ini() {
+  cat <<EOF
+# Written by kuryr scripts/stack.sh
+[DEFAULT]
+interface_driver = linuxbridge
+agent_mode = legacy
+enable_metadata_proxy = false
+
+[agent]
+extensions = port_forwarding
+EOF
+}
+
+# DHCP agent: one dnsmasq per DHCP-enabled network, in its qdhcp- namespace
+# (it listens there, never in the host's namespace); no metadata either.
+dhcp_agent_ini() {
+  cat <<EOF
+# Written by kuryr scripts/stack.sh
+[DEFAULT]
+interface_driver = linuxbridge
+dhcp_driver = neutron.agent.linux.dhcp.Dnsmasq
+enable_isolated_metadata = false
+force_metadata = false
 EOF
 }
 

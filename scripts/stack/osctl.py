@@ -12,10 +12,17 @@ Subcommands:
                         Passwords: env NEUTRON_PASSWORD, KURYR_PASSWORD.
   subnetpools           kuryr (IPv4) and kuryr6 (IPv6) subnet pools, shared,
                         owned by the service project.
-  agent-ready HOST [SINCE]
-                        exit 0 if the Linux bridge agent on HOST is alive
-                        (and, with SINCE = UTC 'YYYY-mm-dd HH:MM:SS', has
-                        (re)started at or after SINCE).
+  external PHYSNET GATEWAY/PREFIXLEN FIP
+                        external flat network `public` on PHYSNET, its
+                        subnet `public-subnet` (no DHCP; GATEWAY is the
+                        host's bridge), router `kuryr-router` with its
+                        gateway there, and floating IP FIP, all but the
+                        network owned by the service project.
+  agent-ready HOST [SINCE [TYPE]]
+                        exit 0 if the agent of TYPE (default: Linux bridge
+                        agent) on HOST is alive (and, with SINCE = UTC
+                        'YYYY-mm-dd HH:MM:SS', has (re)started at or after
+                        SINCE; an empty SINCE means any time).
   agents                print the agent list, one line per agent.
   get PATH              GET PATH on the network endpoint, print the JSON.
 All creations are idempotent.
@@ -155,15 +162,45 @@ def subnetpools():
         print("subnetpool %s created: %s %s" % (name, pool["id"], pool["prefixes"]))
 
 
-def lb_agents(sess, host=None):
-    path = "/agents?agent_type=" + q("Linux bridge agent")
+def external(physnet, gateway_cidr, fip_address):
+    sess = Session()
+    project = sess.ks("GET", "/projects?name=service")["projects"][0]["id"]
+    gateway, prefixlen = gateway_cidr.split("/")
+    base = gateway.rsplit(".", 1)[0]
+    net = ensure_net(sess, "networks", "network", "name=public", {
+        "name": "public", "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": physnet, "description": "External network (kuryr-stack)"})
+    ensure_net(sess, "subnets", "subnet", "name=public-subnet&network_id=" + net["id"], {
+        "name": "public-subnet", "network_id": net["id"], "ip_version": 4,
+        "cidr": "%s.0/%s" % (base, prefixlen), "gateway_ip": gateway, "enable_dhcp": False,
+        "allocation_pools": [{"start": base + ".2", "end": base + ".254"}]})
+    # The floating IP before the router, so that the router's gateway cannot take its address.
+    fip = ensure_net(sess, "floatingips", "floatingip", "floating_ip_address=" + q(fip_address), {
+        "floating_network_id": net["id"], "floating_ip_address": fip_address, "project_id": project,
+        "description": "Published ports of Kuryr ([port_forwarding] floating_ip) (kuryr-stack)"})
+    router = ensure_net(sess, "routers", "router", "name=kuryr-router", {
+        "name": "kuryr-router", "project_id": project,
+        "external_gateway_info": {"network_id": net["id"]}})
+    print("external network %s, router %s, floating IP %s" % (net["id"], router["id"], fip["floating_ip_address"]))
+
+
+def ensure_net(sess, collection, key, query, create_body):
+    found = sess.net("GET", "/%s?%s" % (collection, query))[collection]
+    if found:
+        return found[0]
+    print("  creating %s %s" % (key, create_body.get("name", "")), file=sys.stderr)
+    return sess.net("POST", "/" + collection, {key: create_body})[key]
+
+
+def agents_of(sess, agent_type, host=None):
+    path = "/agents?agent_type=" + q(agent_type)
     if host:
         path += "&host=" + q(host)
     return sess.net("GET", path)["agents"]
 
 
-def agent_ready(host, since=None):
-    for agent in lb_agents(Session(), host):
+def agent_ready(host, since=None, agent_type="Linux bridge agent"):
+    for agent in agents_of(Session(), agent_type, host):
         if not agent["alive"] or not agent["admin_state_up"]:
             continue
         # Timestamps are UTC 'YYYY-mm-dd HH:MM:SS': they compare as strings.
@@ -192,7 +229,9 @@ def main(argv):
         elif cmd == "subnetpools":
             subnetpools()
         elif cmd == "agent-ready":
-            return agent_ready(argv[2], argv[3] if len(argv) > 3 else None)
+            return agent_ready(argv[2], argv[3] if len(argv) > 3 else None, *argv[4:5])
+        elif cmd == "external":
+            external(argv[2], argv[3], argv[4])
         elif cmd == "agents":
             agents()
         elif cmd == "get":
