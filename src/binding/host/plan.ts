@@ -127,157 +127,185 @@ const renameStep = (from: string, to: string, undo?: Step): Step =>
 
 const optMtu = (m: number | undefined) => (m === undefined ? '' : ` mtu ${m}`);
 
+/** One compilation: the modelled state as the steps change it, the steps so far, the devices they create. */
+class Compilation {
+  readonly steps: Step[] = [];
+  /** Devices these steps create: their undo is deleting them, not restoring a setting. */
+  readonly created = new Set<string>();
+  constructor(readonly state: HostState) {}
+
+  push(step: Step): void {
+    this.steps.push(step);
+    step.apply(this.state);
+  }
+
+  link(name: string): LinkInfo | undefined {
+    return this.state.links.get(name);
+  }
+
+  need(name: string, why: string): LinkInfo {
+    const l = this.link(name);
+    if (!l) throw bindingError(`${why}: ${name} does not exist`);
+    return l;
+  }
+}
+
+type OpOf<K extends HostOp['op']> = Extract<HostOp, { op: K }>;
+
+function ensureBridge(o: OpOf<'ensureBridge'>, c: Compilation): void {
+  const name = assertIfName(o.name, 'bridge name');
+  const m = mtu(o.mtu, name);
+  const l = c.link(name);
+  if (!l) {
+    c.push(ipStep(`create bridge ${name}`, `link add name ${name}${optMtu(m)} type bridge forward_delay 0 stp_state 0`,
+      (st) => { newLink(st, name, 'bridge', '00:00:00:00:00:00', m); }, delStep(name)));
+    c.created.add(name);
+  } else if (l.kind !== 'bridge') {
+    throw bindingError(`cannot use ${name} as a bridge: a device of kind ${l.kind} already has that name`);
+  }
+  if (!c.link(name)?.up) c.push(upStep(name, !c.created.has(name)));
+}
+
+function createVethPair(o: OpOf<'createVethPair'>, c: Compilation): void {
+  const host = assertIfName(o.host, 'veth name');
+  const cont = assertIfName(o.container, 'veth name');
+  const m = mtu(o.mtu, host) ?? 1500;
+  const addr = o.mac === undefined ? undefined : mac(o.mac, cont);
+  const h = c.link(host);
+  if (h) {
+    const p = c.link(cont);
+    const isOurPair = p !== undefined && p.iflink === h.ifindex && h.iflink === p.ifindex && (addr === undefined || p.mac === addr);
+    if (!isOurPair) {
+      const withMac = addr === undefined ? '' : ` (MAC ${addr})`;
+      throw bindingError(`cannot create veth ${host}/${cont}: ${host} already exists and is not paired with ${cont}${withMac}; delete it if it is stale`);
+    }
+  } else {
+    const address = addr === undefined ? '' : ` address ${addr}`;
+    c.push(ipStep(`create veth pair ${host}/${cont}`, `link add name ${host} mtu ${m} type veth peer name ${cont} mtu ${m}${address}`,
+      (st) => {
+        const a = newLink(st, host, 'veth', '00:00:00:00:00:00', m);
+        const b = newLink(st, cont, 'veth', addr ?? '02:00:00:00:00:00', m, a.ifindex);
+        a.iflink = b.ifindex;
+      }, delStep(host)));
+    c.created.add(host).add(cont);
+  }
+  if (o.hostUp && !c.link(host)?.up) c.push(upStep(host, !c.created.has(host)));
+}
+
+function setMaster(o: OpOf<'setMaster'>, c: Compilation): void {
+  const dev = assertIfName(o.dev);
+  const master = assertIfName(o.master, 'bridge name');
+  const d = c.need(dev, `cannot enslave ${dev} to ${master}`);
+  const b = c.need(master, `cannot enslave ${dev} to ${master}`);
+  if (b.kind !== 'bridge') throw bindingError(`cannot enslave ${dev} to ${master}: ${master} is not a bridge`);
+  if (d.master === master) return;
+  c.push(masterStep(dev, master, c.created.has(dev) ? undefined : masterStep(dev, d.master)));
+}
+
+function setNoMaster(o: OpOf<'setNoMaster'>, c: Compilation): void {
+  const dev = assertIfName(o.dev);
+  const d = c.link(dev);
+  if (!d || d.master === undefined) return;
+  c.push(masterStep(dev, undefined, masterStep(dev, d.master)));
+}
+
+function setUp(o: OpOf<'setUp'>, c: Compilation): void {
+  const dev = assertIfName(o.dev);
+  if (c.need(dev, `cannot bring ${dev} up`).up) return;
+  c.push(upStep(dev, !c.created.has(dev)));
+}
+
+function renameLink(o: OpOf<'renameLink'>, c: Compilation): void {
+  const from = assertIfName(o.from);
+  const to = assertIfName(o.to);
+  const f = c.link(from);
+  if (!f) {
+    if (c.link(to)) return;
+    throw bindingError(`cannot rename ${from} to ${to}: ${from} does not exist`);
+  }
+  if (c.link(to)) throw bindingError(`cannot rename ${from} to ${to}: ${to} already exists`);
+  // Before Linux 6.2 the kernel renames only a device that is down.
+  const wasUp = f.up && !o.live;
+  if (wasUp) c.push({ ...downStep(from), undo: upStep(from, false) });
+  c.push(renameStep(from, to, renameStep(to, from)));
+  if (wasUp) c.push(upStep(to, true));
+}
+
+function deleteLink(o: OpOf<'deleteLink'>, c: Compilation): void {
+  const name = assertIfName(o.name);
+  if (c.link(name)) c.push(delStep(name));
+}
+
+/** macvlan, ipvlan and vlan: a device on a parent interface. */
+function createLowerDevice(o: OpOf<'createMacvlan' | 'createIpvlan' | 'createVlan'>, c: Compilation): void {
+  const name = assertIfName(o.name);
+  const parent = assertIfName(o.parent, 'parent interface');
+  const kind = o.op === 'createMacvlan' ? 'macvlan' : o.op === 'createIpvlan' ? 'ipvlan' : 'vlan';
+  const m = mtu(o.mtu, name);
+  const addr = o.op === 'createIpvlan' ? undefined : mac(o.mac, name);
+  if (o.op === 'createVlan' && (!Number.isInteger(o.vlanId) || o.vlanId < 1 || o.vlanId > 4094)) {
+    throw bindingError(`invalid VLAN id ${o.vlanId} for ${name}: want 1-4094`);
+  }
+  const p = c.need(parent, `cannot create ${kind} ${name}`);
+  const existing = c.link(name);
+  if (existing) {
+    const same = existing.iflink === p.ifindex && (existing.kind === kind || existing.kind === 'other') && (addr === undefined || existing.mac === addr);
+    if (!same) throw bindingError(`cannot create ${kind} ${name} on ${parent}: ${name} already exists and is not that device; delete it if it is stale`);
+    return;
+  }
+  const tail =
+    o.op === 'createMacvlan' ? `address ${addr} type macvlan mode ${o.mode}`
+    : o.op === 'createIpvlan' ? `type ipvlan mode ${o.mode}`
+    : `address ${addr} type vlan id ${o.vlanId}`;
+  c.push(ipStep(`create ${kind} ${name} on ${parent}`, `link add link ${parent} name ${name}${optMtu(m)} ${tail}`,
+    (st) => { newLink(st, name, kind, addr ?? st.links.get(parent)?.mac ?? '00:00:00:00:00:00', m ?? st.links.get(parent)?.mtu, st.links.get(parent)?.ifindex); },
+    delStep(name)));
+  c.created.add(name);
+}
+
+const ovsDelStep = (bridge: string, port: string): Step =>
+  ({ backend: 'ovs', what: `remove ${port} from OVS bridge ${bridge}`, commands: [['--if-exists', 'del-port', bridge, port]], apply: (st) => { st.ovsPorts.delete(port); } });
+
+function ovsAddPort(o: OpOf<'ovsAddPort'>, c: Compilation): void {
+  const bridge = assertIfName(o.bridge, 'OVS bridge name');
+  const port = assertIfName(o.port, 'OVS port name');
+  const ids = Object.entries(o.externalIds).map(([k, v]) => `external_ids:${ovsToken(k, 'external id key')}=${ovsToken(v, `external id ${k}`)}`);
+  c.push({
+    backend: 'ovs',
+    what: `add ${port} to OVS bridge ${bridge}`,
+    commands: [['--may-exist', 'add-port', bridge, port], ['set', 'Interface', port, ...ids]],
+    apply: (st) => { st.ovsPorts.set(port, { bridge, externalIds: { ...o.externalIds } }); },
+    undo: ovsDelStep(bridge, port),
+  });
+}
+
+function ovsDelPort(o: OpOf<'ovsDelPort'>, c: Compilation): void {
+  c.push(ovsDelStep(assertIfName(o.bridge, 'OVS bridge name'), assertIfName(o.port, 'OVS port name')));
+}
+
+const COMPILERS: { [K in HostOp['op']]: (o: OpOf<K>, c: Compilation) => void } = {
+  ensureBridge,
+  createVethPair,
+  setMaster,
+  setNoMaster,
+  setUp,
+  renameLink,
+  deleteLink,
+  createMacvlan: createLowerDevice,
+  createIpvlan: createLowerDevice,
+  createVlan: createLowerDevice,
+  ovsAddPort,
+  ovsDelPort,
+};
+
 /**
  * Turns operations into steps, checking each against `state` (which it updates as the host would
  * change). Throws KURYR_ERR_BINDING before any step runs when a precondition fails.
  */
 export function compile(ops: readonly HostOp[], state: HostState): Step[] {
-  const s = state;
-  const steps: Step[] = [];
-  const created = new Set<string>();
-  const push = (step: Step) => { steps.push(step); step.apply(s); };
-  const need = (name: string, why: string): LinkInfo => {
-    const l = s.links.get(name);
-    if (!l) throw bindingError(`${why}: ${name} does not exist`);
-    return l;
-  };
-
-  for (const o of ops) {
-    switch (o.op) {
-      case 'ensureBridge': {
-        const name = assertIfName(o.name, 'bridge name');
-        const m = mtu(o.mtu, name);
-        const l = s.links.get(name);
-        if (!l) {
-          push(ipStep(`create bridge ${name}`, `link add name ${name}${optMtu(m)} type bridge forward_delay 0 stp_state 0`,
-            (st) => { newLink(st, name, 'bridge', '00:00:00:00:00:00', m); }, delStep(name)));
-          created.add(name);
-        } else if (l.kind !== 'bridge') {
-          throw bindingError(`cannot use ${name} as a bridge: a device of kind ${l.kind} already has that name`);
-        }
-        if (!s.links.get(name)?.up) push(upStep(name, !created.has(name)));
-        break;
-      }
-      case 'createVethPair': {
-        const host = assertIfName(o.host, 'veth name');
-        const cont = assertIfName(o.container, 'veth name');
-        const m = mtu(o.mtu, host) ?? 1500;
-        const addr = o.mac === undefined ? undefined : mac(o.mac, cont);
-        const h = s.links.get(host);
-        if (h) {
-          const c = s.links.get(cont);
-          const isOurPair = c !== undefined && c.iflink === h.ifindex && h.iflink === c.ifindex && (addr === undefined || c.mac === addr);
-          if (!isOurPair) {
-            const withMac = addr === undefined ? '' : ` (MAC ${addr})`;
-            throw bindingError(`cannot create veth ${host}/${cont}: ${host} already exists and is not paired with ${cont}${withMac}; delete it if it is stale`);
-          }
-        } else {
-          const address = addr === undefined ? '' : ` address ${addr}`;
-          push(ipStep(`create veth pair ${host}/${cont}`, `link add name ${host} mtu ${m} type veth peer name ${cont} mtu ${m}${address}`,
-            (st) => {
-              const a = newLink(st, host, 'veth', '00:00:00:00:00:00', m);
-              const b = newLink(st, cont, 'veth', addr ?? '02:00:00:00:00:00', m, a.ifindex);
-              a.iflink = b.ifindex;
-            }, delStep(host)));
-          created.add(host).add(cont);
-        }
-        if (o.hostUp && !s.links.get(host)?.up) push(upStep(host, !created.has(host)));
-        break;
-      }
-      case 'setMaster': {
-        const dev = assertIfName(o.dev);
-        const master = assertIfName(o.master, 'bridge name');
-        const d = need(dev, `cannot enslave ${dev} to ${master}`);
-        const b = need(master, `cannot enslave ${dev} to ${master}`);
-        if (b.kind !== 'bridge') throw bindingError(`cannot enslave ${dev} to ${master}: ${master} is not a bridge`);
-        if (d.master === master) break;
-        push(masterStep(dev, master, created.has(dev) ? undefined : masterStep(dev, d.master)));
-        break;
-      }
-      case 'setNoMaster': {
-        const dev = assertIfName(o.dev);
-        const d = s.links.get(dev);
-        if (!d || d.master === undefined) break;
-        push(masterStep(dev, undefined, masterStep(dev, d.master)));
-        break;
-      }
-      case 'setUp': {
-        const dev = assertIfName(o.dev);
-        if (need(dev, `cannot bring ${dev} up`).up) break;
-        push(upStep(dev, !created.has(dev)));
-        break;
-      }
-      case 'renameLink': {
-        const from = assertIfName(o.from);
-        const to = assertIfName(o.to);
-        const f = s.links.get(from);
-        if (!f) {
-          if (s.links.has(to)) break;
-          throw bindingError(`cannot rename ${from} to ${to}: ${from} does not exist`);
-        }
-        if (s.links.has(to)) throw bindingError(`cannot rename ${from} to ${to}: ${to} already exists`);
-        // Before Linux 6.2 the kernel renames only a device that is down.
-        const wasUp = f.up && !o.live;
-        if (wasUp) push({ ...downStep(from), undo: upStep(from, false) });
-        push(renameStep(from, to, renameStep(to, from)));
-        if (wasUp) push(upStep(to, true));
-        break;
-      }
-      case 'deleteLink': {
-        const name = assertIfName(o.name);
-        if (!s.links.has(name)) break;
-        push(delStep(name));
-        break;
-      }
-      case 'createMacvlan': case 'createIpvlan': case 'createVlan': {
-        const name = assertIfName(o.name);
-        const parent = assertIfName(o.parent, 'parent interface');
-        const kind = o.op === 'createMacvlan' ? 'macvlan' : o.op === 'createIpvlan' ? 'ipvlan' : 'vlan';
-        const m = mtu(o.mtu, name);
-        const addr = o.op === 'createIpvlan' ? undefined : mac(o.mac, name);
-        if (o.op === 'createVlan' && (!Number.isInteger(o.vlanId) || o.vlanId < 1 || o.vlanId > 4094)) {
-          throw bindingError(`invalid VLAN id ${o.vlanId} for ${name}: want 1-4094`);
-        }
-        const p = need(parent, `cannot create ${kind} ${name}`);
-        const existing = s.links.get(name);
-        if (existing) {
-          const same = existing.iflink === p.ifindex && (existing.kind === kind || existing.kind === 'other') && (addr === undefined || existing.mac === addr);
-          if (!same) throw bindingError(`cannot create ${kind} ${name} on ${parent}: ${name} already exists and is not that device; delete it if it is stale`);
-          break;
-        }
-        const tail =
-          o.op === 'createMacvlan' ? `address ${addr} type macvlan mode ${o.mode}`
-          : o.op === 'createIpvlan' ? `type ipvlan mode ${o.mode}`
-          : `address ${addr} type vlan id ${o.vlanId}`;
-        push(ipStep(`create ${kind} ${name} on ${parent}`, `link add link ${parent} name ${name}${optMtu(m)} ${tail}`,
-          (st) => { newLink(st, name, kind, addr ?? st.links.get(parent)?.mac ?? '00:00:00:00:00:00', m ?? st.links.get(parent)?.mtu, st.links.get(parent)?.ifindex); },
-          delStep(name)));
-        created.add(name);
-        break;
-      }
-      case 'ovsAddPort': {
-        const bridge = assertIfName(o.bridge, 'OVS bridge name');
-        const port = assertIfName(o.port, 'OVS port name');
-        const ids = Object.entries(o.externalIds).map(([k, v]) => `external_ids:${ovsToken(k, 'external id key')}=${ovsToken(v, `external id ${k}`)}`);
-        const undo: Step = { backend: 'ovs', what: `remove ${port} from OVS bridge ${bridge}`, commands: [['--if-exists', 'del-port', bridge, port]], apply: (st) => { st.ovsPorts.delete(port); } };
-        push({
-          backend: 'ovs',
-          what: `add ${port} to OVS bridge ${bridge}`,
-          commands: [['--may-exist', 'add-port', bridge, port], ['set', 'Interface', port, ...ids]],
-          apply: (st) => { st.ovsPorts.set(port, { bridge, externalIds: { ...o.externalIds } }); },
-          undo,
-        });
-        break;
-      }
-      case 'ovsDelPort': {
-        const bridge = assertIfName(o.bridge, 'OVS bridge name');
-        const port = assertIfName(o.port, 'OVS port name');
-        push({ backend: 'ovs', what: `remove ${port} from OVS bridge ${bridge}`, commands: [['--if-exists', 'del-port', bridge, port]], apply: (st) => { st.ovsPorts.delete(port); } });
-        break;
-      }
-    }
-  }
-  return steps;
+  const c = new Compilation(state);
+  for (const o of ops) (COMPILERS[o.op] as (o: HostOp, c: Compilation) => void)(o, c);
+  return c.steps;
 }
 
 /** Consecutive steps of one backend: each segment is one child process. */
