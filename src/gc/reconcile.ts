@@ -182,193 +182,270 @@ function hostOf(port: Port): string {
 const short = (id: string) => id.slice(0, 12);
 const withoutKuryrTags = (tags: readonly string[]) => tags.filter((t) => !t.startsWith(KURYR_TAG_PREFIX));
 
+type Timestamped = { created_at?: string; updated_at?: string };
+
 /** Plans the collection. Actions come in the order they must run: devices, ports, groups, subnets, networks, pools. */
 export function planGc(neutron: NeutronView, docker: DockerView, host: HostView, policy: GcPolicy): GcAction[] {
-  const age = (o: { created_at?: string; updated_at?: string }) => {
+  const planner = new GcPlanner(neutron, docker, host, policy);
+  planner.planNetworks();
+  planner.planHostPorts();
+  planner.planExposedGroups();
+  planner.planPools(planner.planSubnets());
+  planner.planDevices();
+  return planner.actions();
+}
+
+/**
+ * One planning run: the views, lookups built once, and the verdicts so far. Each `plan*` step adds
+ * the actions of one kind of object; later steps read the verdicts of earlier ones (a group or a
+ * device goes with its port, a pool with the subnets left).
+ */
+class GcPlanner {
+  private readonly verdicts = new Map<string, GcVerb>();
+  private readonly out = { device: [] as GcAction[], port: [] as GcAction[], group: [] as GcAction[], subnet: [] as GcAction[], network: [] as GcAction[], pool: [] as GcAction[] };
+  private readonly deletedNetworks = new Set<string>();
+  private readonly releasedNetworks = new Set<string>();
+  private readonly sandboxed: ReadonlySet<string>;
+  private readonly portsByNetwork = new Map<string, Stamped<Port>[]>();
+  private readonly netById: ReadonlyMap<string, Network>;
+  /** Endpoint IDs Docker has. */
+  private readonly live: ReadonlySet<string>;
+  private readonly endpointsByNetwork = new Map<string, DockerEndpoint[]>();
+
+  constructor(
+    private readonly neutron: NeutronView,
+    private readonly docker: DockerView,
+    private readonly host: HostView,
+    private readonly policy: GcPolicy,
+  ) {
+    this.sandboxed = new Set(host.devices.filter((d) => d.inSandbox).map((d) => d.name));
+    for (const port of neutron.ports) this.portsByNetwork.set(port.network_id, [...(this.portsByNetwork.get(port.network_id) ?? []), port]);
+    this.netById = new Map(neutron.networks.map((n) => [n.id, n]));
+    this.live = new Set(docker.endpoints.map((e) => e.id));
+    for (const e of docker.endpoints) this.endpointsByNetwork.set(e.networkId, [...(this.endpointsByNetwork.get(e.networkId) ?? []), e]);
+  }
+
+  actions(): GcAction[] {
+    const o = this.out;
+    return [...o.device, ...o.port, ...o.group, ...o.subnet, ...o.network, ...o.pool];
+  }
+
+  private age(o: Timestamped): number {
     // No timestamp (no standard-attr-timestamp): treat as new, never as old enough to remove.
     const at = Date.parse(o.updated_at ?? o.created_at ?? '');
-    return Number.isNaN(at) ? 0 : policy.now - at;
-  };
-  const young = (o: { created_at?: string; updated_at?: string }) => age(o) < policy.gracePeriodMs;
-  const graceText = (o: { created_at?: string; updated_at?: string }) =>
-    `changed ${Math.round(age(o) / 1000)} s ago, within the ${Math.round(policy.gracePeriodMs / 1000)} s grace period`;
+    return Number.isNaN(at) ? 0 : this.policy.now - at;
+  }
 
-  const sandboxed = new Set(host.devices.filter((d) => d.inSandbox).map((d) => d.name));
-  const inSandbox = (port: Port) => hostEndNames(port.id).some((name) => sandboxed.has(name));
-  const portsByNetwork = new Map<string, Stamped<Port>[]>();
-  for (const port of neutron.ports) portsByNetwork.set(port.network_id, [...(portsByNetwork.get(port.network_id) ?? []), port]);
-  const verdicts = new Map<string, GcVerb>();
-  const out = { device: [] as GcAction[], port: [] as GcAction[], group: [] as GcAction[], subnet: [] as GcAction[], network: [] as GcAction[], pool: [] as GcAction[] };
+  private young(o: Timestamped): boolean {
+    return this.age(o) < this.policy.gracePeriodMs;
+  }
 
-  const judgePort = (port: Port, verb: 'delete' | 'keep', why: string) => {
+  private graceText(o: Timestamped): string {
+    return `changed ${Math.round(this.age(o) / 1000)} s ago, within the ${Math.round(this.policy.gracePeriodMs / 1000)} s grace period`;
+  }
+
+  private inSandbox(port: Port): boolean {
+    return hostEndNames(port.id).some((name) => this.sandboxed.has(name));
+  }
+
+  /** On a live network of a driver this daemon does not serve: that daemon's to judge. */
+  private otherDriver(port: Port): boolean {
+    const net = this.netById.get(port.network_id);
+    const driver = net && this.docker.networks.get(dockerIdFromTags(net.tags) ?? '');
+    return driver !== undefined && this.policy.driverNames.length > 0 && !this.policy.driverNames.includes(driver);
+  }
+
+  private judgePort(port: Port, verb: 'delete' | 'keep', why: string): void {
     if (verb === 'delete' && port.tags.includes(PORT_EXISTING_TAG)) {
       // Adopted: back to how the operator made it, unbound, without our marks and exposed-ports group.
-      const exposed = neutron.securityGroups.find((g) => g.name === exposedGroupName(port.id));
+      const exposed = this.neutron.securityGroups.find((g) => g.name === exposedGroupName(port.id));
       const unbound: Partial<Port> = { device_owner: '', device_id: '', 'binding:host_id': '', security_groups: port.security_groups.filter((g) => g !== exposed?.id) };
-      verdicts.set(port.id, 'release');
-      out.port.push({ kind: 'port', port, verb: 'release', why, update: { port: unbound, tags: withoutKuryrTags(port.tags) } });
+      this.verdicts.set(port.id, 'release');
+      this.out.port.push({ kind: 'port', port, verb: 'release', why, update: { port: unbound, tags: withoutKuryrTags(port.tags) } });
       return;
     }
-    verdicts.set(port.id, verb);
-    out.port.push({ kind: 'port', port, verb, why });
-  };
+    this.verdicts.set(port.id, verb);
+    this.out.port.push({ kind: 'port', port, verb, why });
+  }
 
   /** Records a live endpoint on the port that holds its address, as CreateEndpoint would have. */
-  const repairPort = (port: Port, endpoint: DockerEndpoint, ip: string) => {
+  private repairPort(port: Port, endpoint: DockerEndpoint, ip: string): void {
     const body: Partial<Port> = { device_id: endpoint.id, device_owner: DEVICE_OWNER };
-    if (port['binding:host_id'] !== policy.hostname) body['binding:host_id'] = policy.hostname;
+    if (port['binding:host_id'] !== this.policy.hostname) body['binding:host_id'] = this.policy.hostname;
     if (!port.tags.includes(PORT_EXISTING_TAG)) body.name = endpointPortName(endpoint.id);
     const tags = [...port.tags.filter((t) => !t.startsWith(NET_TAG_LOW) && !t.startsWith(NET_TAG_HIGH)), ...idTags(endpoint.id)];
-    verdicts.set(port.id, 'repair');
+    this.verdicts.set(port.id, 'repair');
     const why = `endpoint ${short(endpoint.id)} holds its address ${ip}, but the port does not record it (CreateEndpoint's bookkeeping was lost)`;
-    out.port.push({ kind: 'port', port, verb: 'repair', why, update: { port: body, tags } });
-  };
+    this.out.port.push({ kind: 'port', port, verb: 'repair', why, update: { port: body, tags } });
+  }
 
-  // Networks whose Docker network this dockerd does not have.
-  const deletedNetworks = new Set<string>();
-  const releasedNetworks = new Set<string>();
-  for (const net of neutron.networks) {
-    const lowTags = net.tags.filter((t) => t.startsWith(NET_TAG_LOW));
-    const dockerId = dockerIdFromTags(net.tags);
-    if (!dockerId || docker.networks.has(dockerId)) continue;
-    const unknown = `Docker network ${short(dockerId)} is not a network of this dockerd`;
-    const adopted = net.tags.includes(existingNetworkTag(dockerId));
-    const ports = portsByNetwork.get(net.id) ?? [];
-    const kuryrPorts = ports.filter(isKuryrPort);
-    const otherHosts = [...new Set(kuryrPorts.map(hostOf).filter((h) => h !== '' && h !== policy.hostname))];
-    // On an adopted network the operator's own ports are expected; on ours, they would make the delete fail.
-    const foreign = adopted ? [] : ports.filter((p) => !isKuryrPort(p) && p.device_owner !== 'network:dhcp');
-    let keep: string | undefined;
-    if (lowTags.length > 1) keep = `it is tagged for ${lowTags.length} Docker networks; judge it by hand`;
-    else if (otherHosts.length > 0) keep = `${unknown}, but ports on it are bound to ${otherHosts.join(', ')}`;
-    else if (foreign.length > 0) keep = `${unknown}, but it holds ports Kuryr did not make (${[...new Set(foreign.map((p) => p.device_owner || p.id))].join(', ')})`;
-    else if (young(net)) keep = `${unknown}, but it was ${graceText(net)}`;
-    else if (kuryrPorts.some(inSandbox)) keep = `${unknown}, but a port on it is in use in a running sandbox (another dockerd's container?)`;
-    else if (kuryrPorts.some(young)) keep = `${unknown}, but a port on it was changed within the grace period`;
-    else if (!kuryrPorts.some((p) => hostOf(p) === policy.hostname) && !policy.unattributedNetworks) {
-      keep = `${unknown}, but no port ties it to this host: another host's dockerd may own it (\`kuryr gc --networks\` removes it)`;
-    }
-    if (keep) {
-      out.network.push({ kind: 'network', network: net, verb: 'keep', why: keep });
-      continue;
-    }
-    (adopted ? releasedNetworks : deletedNetworks).add(net.id);
-    for (const port of kuryrPorts) judgePort(port, 'delete', `its Docker network ${short(dockerId)} is gone`);
-    if (adopted) {
-      out.network.push({ kind: 'network', network: net, verb: 'release', why: `${unknown}; the Neutron network was adopted, so it is only untagged`, update: { tags: withoutKuryrTags(net.tags) } });
-    } else {
-      out.network.push({ kind: 'network', network: net, verb: 'delete', why: unknown });
+  /** Networks whose Docker network this dockerd does not have: deleted (adopted ones released) with their Kuryr ports, unless something ties them elsewhere. */
+  planNetworks(): void {
+    for (const net of this.neutron.networks) {
+      const dockerId = dockerIdFromTags(net.tags);
+      if (!dockerId || this.docker.networks.has(dockerId)) continue;
+      const unknown = `Docker network ${short(dockerId)} is not a network of this dockerd`;
+      const adopted = net.tags.includes(existingNetworkTag(dockerId));
+      const kuryrPorts = (this.portsByNetwork.get(net.id) ?? []).filter(isKuryrPort);
+      const keep = this.whyKeepNetwork(net, unknown, adopted, kuryrPorts);
+      if (keep) {
+        this.out.network.push({ kind: 'network', network: net, verb: 'keep', why: keep });
+        continue;
+      }
+      (adopted ? this.releasedNetworks : this.deletedNetworks).add(net.id);
+      for (const port of kuryrPorts) this.judgePort(port, 'delete', `its Docker network ${short(dockerId)} is gone`);
+      if (adopted) {
+        this.out.network.push({ kind: 'network', network: net, verb: 'release', why: `${unknown}; the Neutron network was adopted, so it is only untagged`, update: { tags: withoutKuryrTags(net.tags) } });
+      } else {
+        this.out.network.push({ kind: 'network', network: net, verb: 'delete', why: unknown });
+      }
     }
   }
 
-  // This host's Kuryr ports on networks Docker still has (or on no Kuryr network at all).
-  const netById = new Map(neutron.networks.map((n) => [n.id, n]));
-  const otherDriver = (port: Port) => {
-    const net = netById.get(port.network_id);
-    const driver = net && docker.networks.get(dockerIdFromTags(net.tags) ?? '');
-    return driver !== undefined && policy.driverNames.length > 0 && !policy.driverNames.includes(driver);
-  };
-  const live = new Set(docker.endpoints.map((e) => e.id));
-  const endpointsByNetwork = new Map<string, DockerEndpoint[]>();
-  for (const e of docker.endpoints) endpointsByNetwork.set(e.networkId, [...(endpointsByNetwork.get(e.networkId) ?? []), e]);
-  for (const port of neutron.ports) {
-    if (verdicts.has(port.id) || hostOf(port) !== policy.hostname || otherDriver(port)) continue;
-    if (!isKuryrPort(port)) {
-      if (hasKuryrTag(port)) judgePort(port, 'keep', notOursWhy(port));
-      continue;
+  /** Why a network Docker no longer has must stay: in use elsewhere, not only Kuryr's, recent, or not tied to this host. */
+  private whyKeepNetwork(net: Stamped<Network>, unknown: string, adopted: boolean, kuryrPorts: readonly Stamped<Port>[]): string | undefined {
+    const lowTags = net.tags.filter((t) => t.startsWith(NET_TAG_LOW));
+    const otherHosts = [...new Set(kuryrPorts.map(hostOf).filter((h) => h !== '' && h !== this.policy.hostname))];
+    // On an adopted network the operator's own ports are expected; on ours, they would make the delete fail.
+    const foreign = adopted ? [] : (this.portsByNetwork.get(net.id) ?? []).filter((p) => !isKuryrPort(p) && p.device_owner !== 'network:dhcp');
+    if (lowTags.length > 1) return `it is tagged for ${lowTags.length} Docker networks; judge it by hand`;
+    if (otherHosts.length > 0) return `${unknown}, but ports on it are bound to ${otherHosts.join(', ')}`;
+    if (foreign.length > 0) return `${unknown}, but it holds ports Kuryr did not make (${[...new Set(foreign.map((p) => p.device_owner || p.id))].join(', ')})`;
+    if (this.young(net)) return `${unknown}, but it was ${this.graceText(net)}`;
+    if (kuryrPorts.some((p) => this.inSandbox(p))) return `${unknown}, but a port on it is in use in a running sandbox (another dockerd's container?)`;
+    if (kuryrPorts.some((p) => this.young(p))) return `${unknown}, but a port on it was changed within the grace period`;
+    if (!kuryrPorts.some((p) => hostOf(p) === this.policy.hostname) && !this.policy.unattributedNetworks) {
+      return `${unknown}, but no port ties it to this host: another host's dockerd may own it (\`kuryr gc --networks\` removes it)`;
     }
+    return undefined;
+  }
+
+  /** This host's Kuryr ports on networks Docker still has (or on no Kuryr network at all). */
+  planHostPorts(): void {
+    for (const port of this.neutron.ports) {
+      if (this.verdicts.has(port.id) || hostOf(port) !== this.policy.hostname || this.otherDriver(port)) continue;
+      if (!isKuryrPort(port)) {
+        if (hasKuryrTag(port)) this.judgePort(port, 'keep', notOursWhy(port));
+        continue;
+      }
+      this.judgeHostPort(port);
+    }
+  }
+
+  private judgeHostPort(port: Stamped<Port>): void {
     const recorded = dockerIdFromTags(port.tags) ?? (port.device_id || undefined);
-    if ((recorded && live.has(recorded)) || (port.device_id && live.has(port.device_id))) continue;
+    if ((recorded && this.live.has(recorded)) || (port.device_id && this.live.has(port.device_id))) return;
     const ips = port.fixed_ips.map((f) => f.ip_address);
-    const net = netById.get(port.network_id);
-    const holders = endpointsByNetwork.get(dockerIdFromTags(net?.tags ?? []) ?? '') ?? [];
+    const net = this.netById.get(port.network_id);
+    const holders = this.endpointsByNetwork.get(dockerIdFromTags(net?.tags ?? []) ?? '') ?? [];
     const holder = holders.find((e) => e.addresses.some((a) => ips.includes(a)));
     if (holder) {
       // CreateEndpoint may still be recording it in the background: only a settled port is repaired.
-      if (!young(port)) repairPort(port, holder, holder.addresses.find((a) => ips.includes(a))!);
-      continue;
+      if (!this.young(port)) this.repairPort(port, holder, holder.addresses.find((a) => ips.includes(a))!);
+      return;
     }
-    if (port.tags.includes(PORT_POOLED_TAG)) continue; // the pool's to manage
-    if (!recorded && ips.some((ip) => docker.auxAddresses.has(ip))) continue; // --aux-address: held for the network's life
+    if (port.tags.includes(PORT_POOLED_TAG)) return; // the pool's to manage
+    if (!recorded && ips.some((ip) => this.docker.auxAddresses.has(ip))) return; // --aux-address: held for the network's life
     let why: string;
     if (recorded) why = `endpoint ${short(recorded)} is in no network of this dockerd`;
     else why = `IPAM address ${ips.join(', ')} was never claimed by an endpoint${port.name === UNBOUND_PORT_NAME ? '' : ` (name "${port.name}")`}`;
     if (!net) why += '; its network is no Kuryr network any more';
-    if (young(port)) judgePort(port, 'keep', `${why}, but it was ${graceText(port)}`);
-    else if (inSandbox(port)) judgePort(port, 'keep', `${why}, but its veth is in use in a running sandbox (another dockerd's container?)`);
-    else judgePort(port, 'delete', why);
+    if (this.young(port)) this.judgePort(port, 'keep', `${why}, but it was ${this.graceText(port)}`);
+    else if (this.inSandbox(port)) this.judgePort(port, 'keep', `${why}, but its veth is in use in a running sandbox (another dockerd's container?)`);
+    else this.judgePort(port, 'delete', why);
   }
 
-  // Exposed-ports groups Kuryr made, of ports that are gone or going.
-  const portById = new Map(neutron.ports.map((p) => [p.id, p]));
-  for (const group of neutron.securityGroups) {
-    if (!group.name.endsWith(EXPOSED_SUFFIX)) continue;
-    const portId = group.name.slice(0, -EXPOSED_SUFFIX.length);
-    const verdict = verdicts.get(portId);
-    let why: string;
-    if (!portById.has(portId)) why = `its port ${portId} is gone`;
-    else if (verdict === 'delete' || verdict === 'release') why = `its port ${portId} is an orphan`;
-    else continue;
-    const keep = (reason: string) => out.group.push({ kind: 'security-group', group, verb: 'keep', why: `${why}, but ${reason}` });
-    if (!group.tags.includes(EXPOSED_GROUP_TAG)) keep(`it has no ${EXPOSED_GROUP_TAG} tag: Kuryr did not make it (upstream kuryr-libnetwork's groups have none); delete it by hand if it is no one's`);
-    else if (young(group)) keep(`it was ${graceText(group)}`);
-    else out.group.push({ kind: 'security-group', group, verb: 'delete', why });
+  /** Exposed-ports groups Kuryr made, of ports that are gone or going. */
+  planExposedGroups(): void {
+    const portIds = new Set(this.neutron.ports.map((p) => p.id));
+    for (const group of this.neutron.securityGroups) {
+      if (!group.name.endsWith(EXPOSED_SUFFIX)) continue;
+      const portId = group.name.slice(0, -EXPOSED_SUFFIX.length);
+      const verdict = this.verdicts.get(portId);
+      let why: string;
+      if (!portIds.has(portId)) why = `its port ${portId} is gone`;
+      else if (verdict === 'delete' || verdict === 'release') why = `its port ${portId} is an orphan`;
+      else continue;
+      const keep = (reason: string) => this.out.group.push({ kind: 'security-group', group, verb: 'keep', why: `${why}, but ${reason}` });
+      if (!group.tags.includes(EXPOSED_GROUP_TAG)) keep(`it has no ${EXPOSED_GROUP_TAG} tag: Kuryr did not make it (upstream kuryr-libnetwork's groups have none); delete it by hand if it is no one's`);
+      else if (this.young(group)) keep(`it was ${this.graceText(group)}`);
+      else this.out.group.push({ kind: 'security-group', group, verb: 'delete', why });
+    }
   }
 
-  // Subnets: those of deleted networks go with them; on released (adopted) networks ours are
-  // deleted and the operator's lose our pool-ID tags.
-  const poolIds = new Set(neutron.subnetPools.map((p) => p.id));
-  const ownedPoolIds = new Set(neutron.subnetPools.filter((p) => p.tags.includes(SUBNETPOOL_OWNED_TAG)).map((p) => p.id));
-  const subnetsAfter: { subnetpoolId: string | null; tags: string[] }[] = [];
-  for (const subnet of neutron.subnets) {
-    if (deletedNetworks.has(subnet.network_id)) continue;
-    if (!releasedNetworks.has(subnet.network_id)) {
-      subnetsAfter.push({ subnetpoolId: subnet.subnetpool_id, tags: subnet.tags });
-    } else if (subnet.name.startsWith(SUBNET_NAME_PREFIX) && ownedPoolIds.has(subnet.subnetpool_id ?? '')) {
-      // Allocated from a pool Kuryr made: Kuryr made it (an adopted subnet only carries the pool's ID as a tag).
-      out.subnet.push({ kind: 'subnet', subnet, verb: 'delete', why: 'Kuryr made it on an adopted network whose Docker network is gone' });
-    } else {
-      const tags = subnet.tags.filter((t) => !poolIds.has(t));
-      if (tags.length < subnet.tags.length) {
-        out.subnet.push({ kind: 'subnet', subnet, verb: 'release', why: 'adopted subnet of a Docker network that is gone', update: { tags } });
+  /**
+   * Subnets: those of deleted networks go with them; on released (adopted) networks ours are
+   * deleted and the operator's lose our pool-ID tags. Returns the subnets left once the plan has run.
+   */
+  planSubnets(): SubnetAfter[] {
+    const poolIds = new Set(this.neutron.subnetPools.map((p) => p.id));
+    const ownedPoolIds = new Set(this.neutron.subnetPools.filter((p) => p.tags.includes(SUBNETPOOL_OWNED_TAG)).map((p) => p.id));
+    const subnetsAfter: SubnetAfter[] = [];
+    for (const subnet of this.neutron.subnets) {
+      if (this.deletedNetworks.has(subnet.network_id)) continue;
+      if (!this.releasedNetworks.has(subnet.network_id)) {
+        subnetsAfter.push({ subnetpoolId: subnet.subnetpool_id, tags: subnet.tags });
+      } else if (subnet.name.startsWith(SUBNET_NAME_PREFIX) && ownedPoolIds.has(subnet.subnetpool_id ?? '')) {
+        // Allocated from a pool Kuryr made: Kuryr made it (an adopted subnet only carries the pool's ID as a tag).
+        this.out.subnet.push({ kind: 'subnet', subnet, verb: 'delete', why: 'Kuryr made it on an adopted network whose Docker network is gone' });
+      } else {
+        const tags = subnet.tags.filter((t) => !poolIds.has(t));
+        if (tags.length < subnet.tags.length) {
+          this.out.subnet.push({ kind: 'subnet', subnet, verb: 'release', why: 'adopted subnet of a Docker network that is gone', update: { tags } });
+        }
+        subnetsAfter.push({ subnetpoolId: subnet.subnetpool_id, tags });
       }
-      subnetsAfter.push({ subnetpoolId: subnet.subnetpool_id, tags });
+    }
+    return subnetsAfter;
+  }
+
+  /** Kuryr's subnet pools that no subnet uses once the plan has run (never the operator's pools). */
+  planPools(subnetsAfter: readonly SubnetAfter[]): void {
+    const { policy } = this;
+    for (const pool of this.neutron.subnetPools) {
+      if (!pool.name.startsWith(`${policy.subnetpoolNamePrefix}-`)) continue;
+      if (pool.tags.includes(SUBNETPOOL_EXISTING_TAG) || pool.is_default || policy.defaultPoolNames.includes(pool.name)) continue;
+      if (subnetsAfter.some((s) => s.subnetpoolId === pool.id || s.tags.includes(pool.id))) continue;
+      const why = 'no subnet is allocated from it or tagged with it';
+      if (!pool.tags.includes(SUBNETPOOL_OWNED_TAG)) {
+        const reason = `it has no ${SUBNETPOOL_OWNED_TAG} tag: Kuryr did not make it (upstream kuryr-libnetwork's and older Kuryr's pools have none); delete it by hand if it is no one's`;
+        this.out.pool.push({ kind: 'subnetpool', pool, verb: 'keep', why: `${why}, but ${reason}` });
+      } else if (this.young(pool)) this.out.pool.push({ kind: 'subnetpool', pool, verb: 'keep', why: `${why}, but it was ${this.graceText(pool)}` });
+      else this.out.pool.push({ kind: 'subnetpool', pool, verb: 'delete', why });
     }
   }
 
-  // Kuryr's subnet pools that no subnet uses once the plan has run.
-  for (const pool of neutron.subnetPools) {
-    if (!pool.name.startsWith(`${policy.subnetpoolNamePrefix}-`)) continue;
-    if (pool.tags.includes(SUBNETPOOL_EXISTING_TAG) || pool.is_default || policy.defaultPoolNames.includes(pool.name)) continue;
-    if (subnetsAfter.some((s) => s.subnetpoolId === pool.id || s.tags.includes(pool.id))) continue;
-    const why = 'no subnet is allocated from it or tagged with it';
-    if (!pool.tags.includes(SUBNETPOOL_OWNED_TAG)) {
-      const reason = `it has no ${SUBNETPOOL_OWNED_TAG} tag: Kuryr did not make it (upstream kuryr-libnetwork's and older Kuryr's pools have none); delete it by hand if it is no one's`;
-      out.pool.push({ kind: 'subnetpool', pool, verb: 'keep', why: `${why}, but ${reason}` });
-    } else if (young(pool)) out.pool.push({ kind: 'subnetpool', pool, verb: 'keep', why: `${why}, but it was ${graceText(pool)}` });
-    else out.pool.push({ kind: 'subnetpool', pool, verb: 'delete', why });
-  }
-
-  // Host devices: judged after the ports they belong to.
-  for (const { name: device, inSandbox: held } of host.devices) {
-    const prefix = KURYR_DEVICE_RE.exec(device)?.[2];
-    if (!prefix) continue;
-    const owners = neutron.ports.filter((p) => p.id.startsWith(prefix));
-    if (owners.length === 0) {
-      // A running container still holds the other end: pulling it would cut it off; it goes with the container.
-      if (held) out.device.push({ kind: 'device', device, verb: 'keep', why: `no Neutron port ${prefix}... exists any more, but a running sandbox holds its peer` });
-      else out.device.push({ kind: 'device', device, verb: 'delete', why: `no Neutron port ${prefix}... exists any more` });
-      continue;
-    }
-    if (owners.length > 1) continue; // two ports share the prefix: cannot tell whose it is
-    const port = owners[0]!;
-    const verdict = verdicts.get(port.id);
-    if (verdict === 'delete' || verdict === 'release') {
-      out.device.push({ kind: 'device', device, verb: 'delete', why: `its port ${port.id} is an orphan` });
-    } else if (!verdict && isKuryrPort(port) && port.tags.includes(PORT_POOLED_TAG) && hostOf(port) === policy.hostname && !otherDriver(port) && !live.has(port.device_id) && !young(port)) {
-      out.device.push({ kind: 'device', device, verb: 'delete', why: `its port ${port.id} is a pooled port no endpoint uses` });
+  /** Host devices: judged after the ports they belong to. */
+  planDevices(): void {
+    for (const { name: device, inSandbox: held } of this.host.devices) {
+      const prefix = KURYR_DEVICE_RE.exec(device)?.[2];
+      if (!prefix) continue;
+      const owners = this.neutron.ports.filter((p) => p.id.startsWith(prefix));
+      if (owners.length === 0) {
+        // A running container still holds the other end: pulling it would cut it off; it goes with the container.
+        if (held) this.out.device.push({ kind: 'device', device, verb: 'keep', why: `no Neutron port ${prefix}... exists any more, but a running sandbox holds its peer` });
+        else this.out.device.push({ kind: 'device', device, verb: 'delete', why: `no Neutron port ${prefix}... exists any more` });
+        continue;
+      }
+      if (owners.length > 1) continue; // two ports share the prefix: cannot tell whose it is
+      const port = owners[0]!;
+      const verdict = this.verdicts.get(port.id);
+      if (verdict === 'delete' || verdict === 'release') {
+        this.out.device.push({ kind: 'device', device, verb: 'delete', why: `its port ${port.id} is an orphan` });
+      } else if (!verdict && this.isIdlePooledPort(port)) {
+        this.out.device.push({ kind: 'device', device, verb: 'delete', why: `its port ${port.id} is a pooled port no endpoint uses` });
+      }
     }
   }
 
-  return [...out.device, ...out.port, ...out.group, ...out.subnet, ...out.network, ...out.pool];
+  /** This host's settled pooled port (of a driver this daemon serves) that no endpoint uses. */
+  private isIdlePooledPort(port: Stamped<Port>): boolean {
+    return isKuryrPort(port) && port.tags.includes(PORT_POOLED_TAG) && hostOf(port) === this.policy.hostname && !this.otherDriver(port) && !this.live.has(port.device_id) && !this.young(port);
+  }
+}
+
+/** A subnet as it will be once the plan has run: what ties it to a pool. */
+interface SubnetAfter {
+  subnetpoolId: string | null;
+  tags: string[];
 }
