@@ -3,6 +3,13 @@
 # multi-host functional tests). It shares the host's network namespace (ports still bind to this
 # host's Linux bridge agent) but has its own data root, exec root, API socket and cgroup parent.
 #
+# It shares the network namespace because Docker moves the container end of Kuryr's veth (Join's
+# SrcName) from its own namespace into the sandbox, and Kuryr makes that veth where the Linux bridge
+# agent plugs the tap: the host's. Its default bridge is one of its own ($bridge, on an address of
+# TEST-NET-1 that nothing routes), never none: a dockerd started with --bridge=none deletes the
+# host's docker0 at start-up, and the main dockerd's default-bridge containers then fail ("could
+# not find bridge docker0") until it restarts.
+#
 # Docker looks for legacy plugins at fixed paths (/run/docker/plugins/<name>.sock, /etc/docker/plugins,
 # /usr/lib/docker/plugins) whatever its --exec-root, so it runs in a private mount namespace where
 # /run/docker/plugins is $plugin_dir (a Kuryr daemon for "host 2" puts its socket there) and the other
@@ -22,6 +29,8 @@ exec_root="$base/exec"
 pidf="$base/dockerd.pid"
 data_root=/var/lib/kuryr-docker2
 log=/var/log/kuryr/docker2.log
+bridge=kt-docker2
+bridge_address=192.0.2.1/28
 image=kuryr/busybox:latest
 docker2=(docker -H "unix://$sock")
 
@@ -36,6 +45,9 @@ start() {
   alive && stop
   mkdir -p "$plugin_dir" "$empty_dir" "$exec_root" "$data_root" "$(dirname "$log")"
   rm -f "$sock"
+  # dockerd uses an existing bridge named by --bridge as it is (-b and --bip exclude each other).
+  ip link show "$bridge" >/dev/null 2>&1 || ip link add "$bridge" type bridge
+  ip -4 addr show dev "$bridge" | grep -q "inet $bridge_address" || ip addr add "$bridge_address" dev "$bridge"
   printf '\n===== %s: starting second dockerd\n' "$(date -u '+%F %T')" >>"$log"
   # The mounts exist only in the new namespace (private propagation): the host never sees them.
   # shellcheck disable=SC2016
@@ -45,7 +57,7 @@ start() {
       { [ ! -d /etc/docker/plugins ] || mount --bind "$2" /etc/docker/plugins; } &&
       shift 2 && exec "$@"' sh "$plugin_dir" "$empty_dir" \
     /usr/sbin/dockerd --host "unix://$sock" --pidfile "$pidf" --data-root "$data_root" --exec-root "$exec_root" \
-    --bridge=none --iptables=false --ip-masq=false --ip-forward=false --storage-driver=vfs \
+    --bridge="$bridge" --iptables=false --ip-masq=false --ip-forward=false --storage-driver=vfs \
     --cgroup-parent=kuryr-docker2 </dev/null >>"$log" 2>&1 &
   local launcher=$!
   for _ in $(seq 120); do
@@ -68,6 +80,7 @@ stop() {
     alive && { echo "second-docker.sh: dockerd $pid did not stop; killing it" >&2; kill -9 "$pid"; }
   fi
   rm -f "$pidf" "$sock"
+  ip link del "$bridge" 2>/dev/null || true
 }
 
 case "${1:-}" in

@@ -43,8 +43,17 @@ let createdEtcPlugins = false;
 const dockerSocket = () => join(dir, 'docker.sock');
 const docker2 = (...args: string[]) => sh('docker', ['-H', `unix://${dockerSocket()}`, ...args]);
 
-/** A dockerd of this test's own: own data, exec root (and so its own containerd), socket; no bridge, no iptables. */
+/**
+ * The second dockerd's default bridge: one of its own, on TEST-NET-1 (nothing routes it), never
+ * none. A dockerd started with --bridge=none deletes the host's docker0 (see scripts/second-docker.sh).
+ */
+const BRIDGE = `kts${suffix}`;
+const BRIDGE_ADDRESS = '192.0.2.17/28';
+
+/** A dockerd of this test's own: own data, exec root (and so its own containerd), socket and default bridge; no iptables. */
 async function startDockerd(): Promise<ChildProcess> {
+  await sh('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
+  await sh('ip', ['addr', 'add', BRIDGE_ADDRESS, 'dev', BRIDGE]);
   const log = await open(join(dir, 'dockerd.log'), 'a');
   const child = spawn(
     '/usr/sbin/dockerd',
@@ -53,7 +62,7 @@ async function startDockerd(): Promise<ChildProcess> {
       '--exec-root', join(dir, 'x'),
       '--host', `unix://${dockerSocket()}`,
       '--pidfile', join(dir, 'docker.pid'),
-      '--bridge=none',
+      `--bridge=${BRIDGE}`,
       '--iptables=false',
       '--storage-driver=vfs',
     ],
@@ -134,6 +143,7 @@ describe('Kuryr over HTTPS with client certificates, for a dockerd of its own', 
       await docker2('network', 'rm', NET).catch(() => undefined);
     }
     await stopProcess(dockerd, 30_000);
+    await sh('ip', ['link', 'del', BRIDGE]).catch(() => undefined);
     await kuryr?.stop();
     await rm(SPEC_DIR, { recursive: true, force: true });
     if (createdEtcPlugins) await rmdir(ETC_PLUGINS).catch(() => undefined);
