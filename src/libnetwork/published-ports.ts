@@ -13,13 +13,16 @@ export interface PublishedPort {
   hostPort: number;
 }
 
+/** What Docker sends as HostIP for `-p HOST:CONTAINER` without an address. */
+const ANY_ADDRESS: ReadonlySet<string> = new Set(['', '0.0.0.0', '::']);
+
 const isPort = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 65535;
 
 export function parsePortMap(value: unknown): PublishedPort[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw invalidRequest(`${OPT_PORT_MAP} must be a list`);
   return value.map((item: unknown) => {
-    const b = (item ?? {}) as { Proto?: unknown; Port?: unknown; HostPort?: unknown; HostPortEnd?: unknown };
+    const b = (item ?? {}) as { Proto?: unknown; Port?: unknown; HostIP?: unknown; HostPort?: unknown; HostPortEnd?: unknown };
     const protocol = PROTOCOLS[b.Proto as number];
     if (!protocol) throw invalidRequest(`published port protocol ${JSON.stringify(b.Proto)} is not tcp or udp (Neutron port forwarding knows no other)`);
     if (!isPort(b.Port) || b.Port === 0) throw invalidRequest(`published container port ${JSON.stringify(b.Port)} is not a port number`);
@@ -27,6 +30,10 @@ export function parsePortMap(value: unknown): PublishedPort[] {
     if (!isPort(hostPort)) throw invalidRequest(`published host port ${JSON.stringify(b.HostPort)} is not a port number`);
     if (isPort(b.HostPortEnd) && b.HostPortEnd !== 0 && b.HostPortEnd !== hostPort) {
       throw invalidRequest(`host port ranges (${hostPort}-${b.HostPortEnd}) are not supported: publish single ports`);
+    }
+    if (typeof b.HostIP === 'string' && !ANY_ADDRESS.has(b.HostIP)) {
+      // Forwarding from the floating IP would publish on an address the user did not ask for.
+      throw invalidRequest(`published ports bound to a host address (-p ${b.HostIP}:${hostPort}:${b.Port}) are not supported: Kuryr forwards from the floating IP [port_forwarding] floating_ip; publish without a host address`);
     }
     return { protocol, containerPort: b.Port, hostPort };
   });
