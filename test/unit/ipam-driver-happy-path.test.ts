@@ -19,6 +19,13 @@ test('RequestPool makes a Kuryr-tagged subnet pool holding exactly the CIDR, and
   assert.equal(w.networks.size + w.subnets.size + w.ports.size, 0, 'nothing else in Neutron');
 });
 
+test('ReleasePool of a pool no network used (Docker rolling back a failed create) deletes it', async () => {
+  const w = wire();
+  const { PoolID } = await w.ipam.requestPool({ AddressSpace: 'local_scope', Pool: '10.40.7.0/24', SubPool: '', Options: {}, V6: false });
+  await w.ipam.releasePool({ PoolID });
+  assert.equal(w.subnetPools.size, 0);
+});
+
 test('RequestAddress for the gateway answers the first host address and makes no port', async () => {
   const w = wire();
   const { PoolID } = await w.ipam.requestPool({ AddressSpace: 'local_scope', Pool: '10.40.2.0/24', SubPool: '', Options: {}, V6: false });

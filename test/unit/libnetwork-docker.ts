@@ -43,10 +43,13 @@ export interface Wired extends MemoryNeutron {
   settle(): Promise<void>;
 }
 
-/** The daemon's wiring (src/daemon.ts), with the in-memory Neutron and host. */
-export function wire(config = testConfig()): Wired {
-  const memory = memoryNeutron();
-  const host = new FakeHostNetwork();
+/**
+ * The daemon's wiring (src/daemon.ts), with the in-memory Neutron and host. `restartOf`: a daemon
+ * restarted after that one (empty caches and pools; the same Neutron and host).
+ */
+export function wire(config = testConfig(), restartOf?: Wired): Wired {
+  const memory: MemoryNeutron = restartOf ?? memoryNeutron();
+  const host = restartOf?.host ?? new FakeHostNetwork();
   const binder = new Binder({ host, config: config.binding, logger: silentLogger });
   const portBinder: PortBinder = {
     bind: (port, network, endpointId, planned) => binder.bind(port, network, endpointId, planned),
@@ -63,7 +66,7 @@ export function wire(config = testConfig()): Wired {
     await new Promise((r) => setImmediate(r));
     await state.drainPending();
   };
-  return { ...memory, host, state, pools, net: new KuryrNetworkDriver(ctx), ipam: new KuryrIpamDriver(ctx), settle };
+  return { neutron: memory.neutron, networks: memory.networks, subnets: memory.subnets, subnetPools: memory.subnetPools, ports: memory.ports, host, state, pools, net: new KuryrNetworkDriver(ctx), ipam: new KuryrIpamDriver(ctx), settle };
 }
 
 export interface DockerNetwork {
