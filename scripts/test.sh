@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need, brings the dev stack up (Docker, Keystone,
-# Neutron and the Kuryr daemon), then runs the unit and functional tests in one node:test run.
+# Neutron and the Kuryr daemon), then runs the unit and functional tests, one file at a time.
+#
+# Test files named *.restarts-daemon.test.ts restart or kill the daemon under test (the stack's
+# kuryr-server): they run last, one at a time, after every other file. With KURYR_TEST_SHARED_ONLY=1
+# they are left out and the stack's daemon is not restarted to pick up new code either, so the rest
+# can run while someone else uses the stack. KURYR_TEST_FILTER (an egrep pattern) selects files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,12 +24,33 @@ rm -rf dist
 npm run --silent build
 
 started=$(date +%s)
+# Shared only: `up` must not restart the stack's daemon, even when the code changed since it started.
+if [ -n "${KURYR_TEST_SHARED_ONLY:-}" ]; then export KURYR_STACK_SKIP_DAEMON=1; fi
 bash scripts/stack.sh up
 echo "test.sh: stack ready in $(( $(date +%s) - started ))s"
 
+# node --test sorts the files it is given: the restarting files go to a second run after the first.
 shopt -s nullglob
-tests=(dist/test/unit/*.test.js dist/test/functional/*.test.js)
+shared=(dist/test/unit/*.test.js)
+restarting=()
+for f in dist/test/functional/*.test.js; do
+  case "$f" in
+    *.restarts-daemon.test.js) restarting+=("$f") ;;
+    *) shared+=("$f") ;;
+  esac
+done
+if [ -n "${KURYR_TEST_SHARED_ONLY:-}" ]; then restarting=(); fi
 if [ -n "${KURYR_TEST_FILTER:-}" ]; then
-  mapfile -t tests < <(printf '%s\n' "${tests[@]}" | grep -E "$KURYR_TEST_FILTER")
+  mapfile -t shared < <(printf '%s\n' "${shared[@]}" | grep -E "$KURYR_TEST_FILTER")
+  mapfile -t restarting < <(printf '%s\n' "${restarting[@]}" | grep -E "$KURYR_TEST_FILTER")
 fi
-exec node --test --test-concurrency=1 --test-timeout=900000 "${tests[@]}"
+
+status=0
+if [ "${#shared[@]}" -gt 0 ]; then
+  node --test --test-concurrency=1 --test-timeout=900000 "${shared[@]}" || status=$?
+fi
+if [ "${#restarting[@]}" -gt 0 ]; then
+  echo "test.sh: files that restart the daemon under test, one at a time: ${restarting[*]}"
+  node --test --test-concurrency=1 --test-timeout=900000 "${restarting[@]}" || status=$?
+fi
+exit "$status"

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { config, containerInterface, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, restartKuryr, uniq } from './harness.js';
+import { config, containerInterface, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, uniq } from './harness.js';
 import { freeCidr, freePrefix } from './free-subnets.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
@@ -28,7 +28,7 @@ describe('containers on a Kuryr network', () => {
     neutronNetId = (await neutron.listNetworks({ tags: idTags(id).join(',') }))[0]!.id;
   });
   after(async () => {
-    await removeQuietly('container', `c1-${suffix}`, `c2-${suffix}`, `c3-${suffix}`, `c4-${suffix}`);
+    await removeQuietly('container', `c1-${suffix}`, `c2-${suffix}`, `c3-${suffix}`);
     await removeQuietly('network', NET);
   });
 
@@ -67,17 +67,6 @@ describe('containers on a Kuryr network', () => {
     assert.deepEqual((await containerInterface(`c3-${suffix}`)).ipv4, [ip]);
     await docker('rm', '-f', `c3-${suffix}`);
     assert.equal((await neutron.listPorts({ id: port.id })).length, 0);
-  });
-
-  test('the daemon restarted between docker run and docker rm still cleans up', async () => {
-    await docker('run', '-d', '--name', `c4-${suffix}`, '--net', NET, IMAGE, 'sleep', '600');
-    const port = await portOf(`c4-${suffix}`);
-    const tap = `tap${port.id.slice(0, 11)}`;
-    await restartKuryr();
-    await docker('rm', '-f', `c4-${suffix}`);
-    assert.equal((await neutron.listPorts({ id: port.id })).length, 0, 'the port is deleted');
-    const links = await import('node:fs').then((fs) => fs.existsSync(`/sys/class/net/${tap}`));
-    assert.equal(links, false, 'the host veth is gone');
   });
 });
 

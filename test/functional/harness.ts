@@ -110,7 +110,11 @@ export async function removeQuietly(kind: 'container' | 'network', ...names: str
   }
 }
 
-/** Restarts the Kuryr daemon the way an operator would, through the dev stack script. */
+/**
+ * Restarts the Kuryr daemon the way an operator would, through the dev stack script. Only
+ * *.restarts-daemon.test.ts files may call it (test/unit/test-layout.test.ts checks): scripts/test.sh
+ * runs them after the others, and KURYR_TEST_SHARED_ONLY=1 leaves them out.
+ */
 export async function restartKuryr(): Promise<void> {
   const custom = process.env['KURYR_TEST_RESTART_CMD'];
   if (custom) await sh('bash', ['-c', custom], 120_000);

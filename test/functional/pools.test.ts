@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { CONFIG_FILES, config, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, restartKuryr, sh, uniq } from './harness.js';
+import { CONFIG_FILES, config, docker, dockerNetworkId, DRIVER, eventually, IMAGE, neutron, removeQuietly, sh, uniq } from './harness.js';
 import { freeCidr, freePrefix } from './free-subnets.js';
 import { parseExposition } from '../../src/metrics/index.js';
 import { idTags, subnetPoolName } from '../../src/libnetwork/naming.js';
@@ -115,16 +115,6 @@ describe('port pools', () => {
     assert.equal(new Set(ports.map((p) => p.id)).size, 30, 'thirty different ports');
     for (const [i, p] of ports.entries()) assert.equal(p.fixed_ips[0]!.ip_address, eps[i]!.ip);
     await docker('rm', '-f', ...names);
-  });
-
-  test('after a restart the pool is rebuilt from Neutron tags and serves the next container', async () => {
-    await eventually('a warm pool', async () => ((await freePooled()).length >= MIN ? true : undefined));
-    await restartKuryr();
-    // Read after the restart: a stopping daemon first finishes the scrubs of ports released just before.
-    const free = await freePooled();
-    await run(`pb-${suffix}`);
-    const ep = await endpointOf(`pb-${suffix}`);
-    assert.ok(free.some((p) => p.fixed_ips[0]!.ip_address === ep.ip), 'its address comes from a port pooled before the restart');
   });
 
   test('-o kuryr.pool.min sizes one network\'s pool (for its bursts) without the daemon\'s setting', async () => {
