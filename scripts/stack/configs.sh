@@ -209,6 +209,9 @@ l3_agent_ini() {
   cat <<EOF
 # Written by kuryr scripts/stack.sh
 [DEFAULT]
+# Not neutron.conf's debug: the privsep daemon ships every request and reply
+# to the agent as a log record, which costs more CPU than the work itself.
+debug = False
 interface_driver = linuxbridge
 agent_mode = legacy
 enable_metadata_proxy = false
@@ -224,6 +227,9 @@ dhcp_agent_ini() {
   cat <<EOF
 # Written by kuryr scripts/stack.sh
 [DEFAULT]
+# Not neutron.conf's debug (see l3_agent_ini): the agent reloads dnsmasq on
+# every port change, a few privsep calls each.
+debug = False
 interface_driver = linuxbridge
 dhcp_driver = neutron.agent.linux.dhcp.Dnsmasq
 enable_isolated_metadata = false
