@@ -570,6 +570,13 @@ start_neutron() {
       --config-file "$CONF_DIR/ml2_conf.ini"
   fi
   start_agent neutron-agent neutron-linuxbridge-agent linuxbridge_agent.ini
+}
+
+# The L3 and DHCP agents start with RPC calls (not casts) to the server: sent
+# before the server's RPC workers consume, they wait out rpc_response_timeout
+# (60 s, then 25 s more). Started once the Linux bridge agent is alive, i.e.
+# once the server answers RPC, they are alive within seconds.
+start_l3_dhcp_agents() {
   start_agent neutron-l3-agent neutron-l3-agent l3_agent.ini
   start_agent neutron-dhcp-agent neutron-dhcp-agent dhcp_agent.ini
 }
@@ -746,6 +753,7 @@ cmd_up() {
   as_admin osctl external "$EXT_PHYSNET" "$EXT_GATEWAY/$EXT_PREFIXLEN" "$EXT_FIP" >/dev/null ||
     die "creating the external network, router and floating IP failed"
   wait_agent neutron-agent
+  start_l3_dhcp_agents
   wait_agent neutron-l3-agent
   wait_agent neutron-dhcp-agent
 
