@@ -8,6 +8,7 @@ import type { KuryrConfig } from './config/types.js';
 import { DockerClient } from './docker/client.js';
 import { PortDnsNamer } from './dns/port-dns-names.js';
 import { scheduleGc } from './gc/index.js';
+import { KuryrError } from './errors.js';
 import type { Logger } from './log.js';
 import { KuryrIpamDriver } from './libnetwork/ipam-driver.js';
 import { KuryrNetworkDriver } from './libnetwork/network-driver.js';
@@ -46,7 +47,23 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
+/**
+ * The port drivers this daemon plugs containers with. Upstream's nested drivers (containers inside
+ * Nova VMs) are parsed from kuryr.conf but not served yet: refusing them at start is honest, where
+ * plugging a veth instead would leave the container without a working port.
+ */
+const SERVED_PORT_DRIVERS: readonly string[] = ['veth'];
+
+export function refuseUnservedPortDriver(config: Pick<KuryrConfig, 'defaultPortDriver'>): void {
+  if (SERVED_PORT_DRIVERS.includes(config.defaultPortDriver ?? 'veth')) return;
+  throw new KuryrError(
+    'KURYR_ERR_CONFIG',
+    `kuryr.conf: [DEFAULT] default_port_driver = ${config.defaultPortDriver} is not served by this Kuryr: it plugs containers with a veth pair on a host that runs a Neutron agent (${SERVED_PORT_DRIVERS.join(', ')}); containers inside Nova VMs are not supported yet`,
+  );
+}
+
 export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
+  refuseUnservedPortDriver(config);
   const metrics = new Metrics();
   const clients = createOpenStackClients(config.neutron, logger, {
     onRequest: (info) => {
