@@ -10,6 +10,13 @@ import type { VifDriver } from './vif.js';
 
 export const bridgeDriver: VifDriver = {
   vifType: 'bridge',
+  // The agent finds taps by name when it polls and wires them (anti-spoofing rules included) from
+  // what Neutron says of their port then. A pooled port's claim sets its MAC and binding, and until
+  // it lands that is the previous container's MAC (or none bound): a tap seen before then would
+  // drop this container's traffic until a later poll, seconds or the whole life of a short
+  // container. Under its staging name the host end is already in the bridge, so the container is
+  // reachable at once, and Docker does not wait for Neutron.
+  stagesUntilClaimed: true,
   plug(vif) {
     const brq = linuxBridgeName(vif.networkId);
     return [op.ensureBridge(brq), op.setMaster(vif.hostIfName, brq), op.setUp(vif.hostIfName)];

@@ -14,12 +14,12 @@ import { op, type HostNetwork, type HostOp } from './host/types.js';
 import { containerIfName, hostVethName, stagedVethName } from './naming.js';
 import { NESTED_MODES, nestedPlugOps, type NestedMode } from './nested.js';
 import { defaultVifDrivers, type VifDriverRegistry } from './registry.js';
-import { buildPlugRequest, type VifDriver, type VifPlugRequest } from './vif.js';
+import { buildPlugRequest, type PlannedBinding, type VifDriver, type VifPlugRequest } from './vif.js';
 
 export type { NestedMode } from './nested.js';
-export type { VifDriver, VifDetails, VifPlugRequest } from './vif.js';
+export type { PlannedBinding, VifDriver, VifDetails, VifPlugRequest } from './vif.js';
 export { buildPlugRequest, parseVifDetails } from './vif.js';
-export { defaultVifDrivers, type VifDriverRegistry } from './registry.js';
+export { defaultVifDrivers, stagesUntilClaimed, type VifDriverRegistry } from './registry.js';
 export * from './naming.js';
 
 export interface BinderOptions {
@@ -63,10 +63,14 @@ export class Binder {
     this.log = opts.logger;
   }
 
-  /** Creates the port's veth pair and plugs the host end per vif type. Idempotent. */
-  async bind(port: Port, network: { id: string; mtu?: number }, endpointId: string, opts: { staged?: boolean } = {}): Promise<BindResult> {
+  /**
+   * Creates the port's veth pair and plugs the host end per vif type. Idempotent. `planned`: the
+   * port's claim has not landed; plug it for the binding the claim gives it, under the staging
+   * name, until `activate`.
+   */
+  async bind(port: Port, network: { id: string; mtu?: number }, endpointId: string, planned?: PlannedBinding): Promise<BindResult> {
     this.requireEnabled('veth');
-    const vif = buildPlugRequest(port, network, endpointId, opts);
+    const vif = buildPlugRequest(port, network, endpointId, planned);
     const driver = this.driverFor(port, vif);
     const ops: HostOp[] = [
       op.createVethPair({ host: vif.hostIfName, container: vif.containerIfName, mac: vif.mac, mtu: vif.mtu, hostUp: false }),
@@ -76,7 +80,7 @@ export class Binder {
     return { hostIfName: vif.hostIfName, containerIfName: vif.containerIfName };
   }
 
-  /** A staged host end (bind with `staged`) takes its `tap` name, where the agent finds it. Idempotent. */
+  /** A staged host end (bind with `planned`) takes its `tap` name, where the agent finds it. Idempotent. */
   async activate(port: Port): Promise<void> {
     const [from, to] = [stagedVethName(port.id), hostVethName(port.id)];
     if (this.liveRename) {

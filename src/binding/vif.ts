@@ -33,9 +33,28 @@ export interface VifPlugRequest {
   containerIfName: string;
 }
 
+/**
+ * The binding a port's claim gives it, for plugging before the claim has landed: the port Neutron
+ * returned is still unbound (and may hold another MAC), so the binder is told what it will be.
+ */
+export interface PlannedBinding {
+  /** Docker's MAC for the container, which the claim sets. */
+  mac: string;
+  /** How this host's agent binds the network's ports (learned from a port Neutron bound here). */
+  vifType: string;
+  vifDetails?: Record<string, unknown>;
+}
+
 /** Plugs the host end of a port's veth for one `binding:vif_type`. Pure: returns the host operations. */
 export interface VifDriver {
   readonly vifType: string;
+  /**
+   * True when this vif type's agent finds a port's host device by its name and wires (and filters)
+   * it from what Neutron says of the port at that moment. A port plugged before its claim has
+   * landed then waits under its staging name (Binder.activate gives it its name), or the agent
+   * would wire it for the port's previous MAC and binding.
+   */
+  readonly stagesUntilClaimed?: boolean;
   /** Operations that run after the veth pair exists, in the same transaction. */
   plug(vif: VifPlugRequest): HostOp[];
   /** Operations that run before the host veth is deleted; idempotent. */
@@ -57,9 +76,12 @@ export function parseVifDetails(raw: Record<string, unknown> | undefined): VifDe
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
-/** Builds the driver input from a Neutron port. Throws KURYR_ERR_BINDING on a port that cannot be plugged. */
-export function buildPlugRequest(port: Port, network: { id: string; mtu?: number }, endpointId: string, opts: { staged?: boolean } = {}): VifPlugRequest {
-  const mac = (port.mac_address ?? '').toLowerCase();
+/**
+ * Builds the driver input from a Neutron port, or (`planned`) from the port and the binding its
+ * pending claim gives it, under the staging name. Throws KURYR_ERR_BINDING on a port that cannot be plugged.
+ */
+export function buildPlugRequest(port: Port, network: { id: string; mtu?: number }, endpointId: string, planned?: PlannedBinding): VifPlugRequest {
+  const mac = (planned?.mac ?? port.mac_address ?? '').toLowerCase();
   if (!MAC_RE.test(mac)) throw new KuryrError('KURYR_ERR_BINDING', `port ${port.id} has no usable MAC address (${JSON.stringify(port.mac_address)})`);
   return {
     portId: port.id,
@@ -68,9 +90,9 @@ export function buildPlugRequest(port: Port, network: { id: string; mtu?: number
     endpointId,
     mac,
     mtu: network.mtu || DEFAULT_MTU,
-    vifType: port['binding:vif_type'] ?? 'unbound',
-    vifDetails: parseVifDetails(port['binding:vif_details']),
-    hostIfName: opts.staged ? stagedVethName(port.id) : hostVethName(port.id),
+    vifType: planned ? planned.vifType : port['binding:vif_type'] ?? 'unbound',
+    vifDetails: parseVifDetails(planned ? planned.vifDetails : port['binding:vif_details']),
+    hostIfName: planned ? stagedVethName(port.id) : hostVethName(port.id),
     containerIfName: containerIfName(port.id),
   };
 }

@@ -18,18 +18,17 @@ import {
   type NetworkRequest,
   type StaticRoute,
 } from './api.js';
-import { canonicalIp, cidrContains, cidrWithin, parseCidr, splitInterfaceAddress, type Cidr } from './cidr.js';
-import { isNeutronError, isUnanswered } from '../openstack/errors.js';
+import { cidrContains, cidrWithin, parseCidr, splitInterfaceAddress, type Cidr } from './cidr.js';
+import { isNeutronError } from '../openstack/errors.js';
 import type { DriverContext } from './context.js';
 import { undo } from './undo.js';
 import { ExposedPorts } from './exposed-ports.js';
 import { PublishedPorts } from './published-ports.js';
+import { claimPort } from './claim/index.js';
 import {
   DEVICE_OWNER,
   PORT_ENDPOINT_TAG,
-  PORT_EXISTING_TAG,
   PORT_OWNED_TAG,
-  PORT_POOLED_TAG,
   isNetworkPoolTag,
   madeByKuryr,
   poolSettingTags,
@@ -37,7 +36,6 @@ import {
   SUBNETPOOL_EXISTING_TAG,
   SUBNETPOOL_OWNED_TAG,
   SUBNET_NAME_PREFIX,
-  endpointPortName,
   existingNetworkTag,
   idTags,
   networkName,
@@ -45,7 +43,7 @@ import {
   subnetPoolName,
 } from './naming.js';
 import { checkSharedAllowed, genericOptions, parseNeutronOptions, parsePoolOptions, type FamilyOptions, type NeutronOptions } from './options.js';
-import { describePort, endpointLive, namedPool, scopeHint, visibleObjects, visibleSubnets } from './scope.js';
+import { endpointLive, namedPool, scopeHint, visibleObjects, visibleSubnets } from './scope.js';
 
 /** One address family of a CreateNetwork request, resolved before anything changes in Neutron. */
 interface FamilyPlan {
@@ -399,11 +397,12 @@ export class KuryrNetworkDriver implements NetworkDriver {
     const rollback: (() => Promise<unknown>)[] = [];
     let port: Port;
     try {
-      const claim = await this.claimPort(req, net, addresses, rollback);
+      const mac = iface.MacAddress?.toLowerCase();
+      const claim = await claimPort({ ctx: this.ctx, req, net, addresses, mac, rollback });
       port = claim.port;
       state.rememberEndpointPort(req.EndpointID, port);
       rollback.push(async () => state.forgetEndpoint(req.EndpointID));
-      await binder.bind(port, { id: net.id, mtu: net.mtu }, req.EndpointID, { staged: claim.staged === true });
+      await binder.bind(port, { id: net.id, mtu: net.mtu }, req.EndpointID, claim.planned);
       rollback.push(() => binder.unbind(port, req.EndpointID));
       if (claim.finish && config.neutron.vifPluggingIsFatal) {
         port = await claim.finish();
@@ -451,138 +450,6 @@ export class KuryrNetworkDriver implements NetworkDriver {
         await new Promise((r) => setTimeout(r, 500 * attempt));
       }
     }
-  }
-
-  /**
-   * The port IPAM made for these addresses, and how it becomes this endpoint's. `finish` (when
-   * set) records the claim in Neutron; it may run after Docker's call has returned.
-   */
-  private async claimPort(
-    req: CreateEndpointRequest,
-    net: Network,
-    addresses: string[],
-    rollback: (() => Promise<unknown>)[],
-  ): Promise<{ port: Port; finish?: () => Promise<Port>; /** Bind under the staging name; finish activates it. */ staged?: boolean }> {
-    const { neutron, state, config, pools } = this.ctx;
-    const found: Port[] = [];
-    for (const ip of addresses) {
-      const port = state.portByAddress(net.id, ip) ?? (await neutron.listPorts({ network_id: net.id, fixed_ips: [`ip_address=${ip}`] }))[0];
-      if (port && !found.some((p) => p.id === port.id)) found.push(port);
-    }
-    const mac = req.Interface?.MacAddress?.toLowerCase();
-    if (found.length === 0) return { port: await this.ownPort(req, net, addresses, mac, rollback) };
-    for (const port of found) {
-      if (!madeByKuryr(port) && !port.tags.includes(PORT_EXISTING_TAG)) {
-        const held = port.fixed_ips.map((f) => f.ip_address).filter((ip) => addresses.includes(ip));
-        throw conflict(`address ${held.join(', ')} is held by ${await describePort(this.ctx, port)}, which Kuryr did not allocate`);
-      }
-    }
-    // IPAM puts every address of an endpoint on one port (dual stack included).
-    if (found.length > 1) throw conflict(`the endpoint's addresses are on different Neutron ports: ${found.map((p) => p.id).join(', ')}`);
-    const keep = found[0]!;
-    if (keep.device_id === req.EndpointID && state.isThisHosts(keep)) return { port: keep }; // a retried CreateEndpoint
-    if (keep.device_id) throw conflict(`${await describePort(this.ctx, keep)} already serves another endpoint`);
-    const body: Partial<Port> = { device_id: req.EndpointID, name: endpointPortName(req.EndpointID) };
-    if (keep.device_owner !== DEVICE_OWNER) body.device_owner = DEVICE_OWNER;
-    if (keep['binding:host_id'] !== config.hostname) body['binding:host_id'] = config.hostname;
-    if (!keep.admin_state_up) body.admin_state_up = true;
-    // Docker already gave the container this MAC; Neutron must agree or anti-spoofing drops it.
-    if (mac && keep.mac_address.toLowerCase() !== mac) body.mac_address = mac;
-
-    if (keep.tags.includes(PORT_POOLED_TAG)) {
-      // The agent wires a tap from what Neutron says of its port when it polls, and until the claim
-      // lands that is the previous container's MAC (or none bound): its anti-spoofing rules would
-      // drop this container's traffic until it polls again after the claim, seconds or the whole
-      // life of a short container. So the agent must not see the tap before the claim has landed.
-      const binding = state.vifBinding(net.id);
-      if (binding?.['binding:vif_type'] === 'bridge') {
-        // Linux bridge agents find taps by name: the host end waits under another name (already in
-        // the bridge, so the container is reachable at once) and takes its tap name once the claim
-        // has landed. Docker does not wait for Neutron.
-        rollback.push(async () => pools.putBack(keep));
-        const finish = async (): Promise<Port> => {
-          const claimed = await this.claimPooled(keep, body, req.EndpointID);
-          await this.ctx.binder.activate(claimed);
-          return claimed;
-        };
-        return { port: { ...keep, ...body, ...binding } as Port, finish, staged: true };
-      }
-      // Other agents (or the first claim on a network, which tells how it binds): claimed before
-      // the tap is plugged.
-      const claimed = await this.claimPooled(keep, body, req.EndpointID);
-      rollback.push(() => pools.release(claimed));
-      return { port: claimed };
-    }
-
-    const record = async (): Promise<Port> => {
-      const updated = await neutron.updatePort(keep.id, body);
-      // The endpoint tags upstream kuryr-libnetwork finds its ports by.
-      const tags = await neutron.replaceTags('ports', updated.id, [...new Set([...updated.tags, ...idTags(req.EndpointID)])]);
-      const tagged = { ...updated, tags };
-      state.updatePort(tagged);
-      return tagged;
-    };
-    if (keep.tags.includes(PORT_EXISTING_TAG) || body.mac_address) {
-      // An adopted port is bound here only now, and a MAC can change only before binding: no shortcut.
-      const port = await record();
-      rollback.push(() => neutron.updatePort(keep.id, { device_id: keep.device_id, device_owner: keep.device_owner, 'binding:host_id': keep['binding:host_id'] ?? '' }));
-      rollback.push(() => neutron.replaceTags('ports', keep.id, keep.tags));
-      return { port };
-    }
-    // IPAM created this port bound to this host with Docker's MAC: only bookkeeping is left.
-    return { port: { ...keep, ...body } as Port, finish: record };
-  }
-
-  /**
-   * One call claims a pooled port: owner, MAC and binding at once, and only at a revision where it
-   * is free (If-Match), so no port ever serves two endpoints.
-   */
-  private async claimPooled(keep: Port, body: Partial<Port>, endpointId: string): Promise<Port> {
-    const { neutron, state, pools } = this.ctx;
-    let revision = keep.revision_number;
-    for (let attempt = 1; ; attempt++) {
-      let claimed: Port | undefined;
-      try {
-        claimed = await neutron.updatePort(keep.id, body, revision === undefined ? undefined : { ifRevision: revision });
-      } catch (err) {
-        // An unanswered PUT may have landed: look before retrying. Any other failure leaves the port
-        // taken: Docker's ReleaseAddress puts it back.
-        if (!isNeutronError(err, 412) && !(isUnanswered(err) && attempt < CLAIM_ATTEMPTS)) throw err;
-        // A newer revision is not necessarily another claim: the agent's status reports on the
-        // port's previous tap bump it after the release's scrub. Only an owner is a conflict.
-        const current = await neutron.getPort(keep.id);
-        if (current.device_id === endpointId) claimed = current;
-        else if (current.device_id || attempt >= CLAIM_ATTEMPTS) {
-          pools.claimed(keep.id);
-          throw conflict(`pooled port ${keep.id} was claimed by another endpoint (${current.device_id.slice(0, 12) || 'its revision kept changing'})`);
-        } else revision = current.revision_number;
-      }
-      if (claimed) {
-        pools.claimed(keep.id);
-        state.learnVifBinding(claimed);
-        state.updatePort(claimed);
-        return claimed;
-      }
-    }
-  }
-
-  /** Another IPAM driver gave the address: the endpoint owns a port of its own. */
-  private async ownPort(req: CreateEndpointRequest, net: Network, addresses: string[], mac: string | undefined, rollback: (() => Promise<unknown>)[]): Promise<Port> {
-    const { neutron, state, config } = this.ctx;
-    const subnets = await state.networkSubnets(net.id);
-    const port = await neutron.createPort({
-      name: endpointPortName(req.EndpointID),
-      network_id: net.id,
-      admin_state_up: true,
-      fixed_ips: addresses.map((ip) => ({ subnet_id: subnetFor(subnets, ip).id, ip_address: ip })),
-      ...(mac ? { mac_address: mac } : {}),
-      device_owner: DEVICE_OWNER,
-      device_id: req.EndpointID,
-      'binding:host_id': config.hostname,
-      tags: [PORT_ENDPOINT_TAG, ...idTags(req.EndpointID)],
-    });
-    rollback.push(() => neutron.deletePort(port.id));
-    return port;
   }
 
   /** With vif_plugging_is_fatal, the container starts only on an ACTIVE port. */
@@ -700,19 +567,10 @@ export class KuryrNetworkDriver implements NetworkDriver {
   }
 }
 
-/** Conditional claims of a pooled port before giving up while its revision keeps moving. */
-const CLAIM_ATTEMPTS = 5;
-
 /** How long after CreateEndpoint EndpointOperInfo answers from memory. */
 const OPER_INFO_FROM_MEMORY_MS = 5_000;
 
 function firstPool(data: IpamData[] | null): IpamData | undefined {
   // Like upstream, one subnet per family: Docker sends one pool per --subnet.
   return (data ?? []).find((d) => d.Pool);
-}
-
-function subnetFor(subnets: Subnet[], ip: string): Subnet {
-  const subnet = subnets.find((s) => cidrContains(parseCidr(s.cidr), canonicalIp(ip)));
-  if (!subnet) throw notFound(`no subnet of the network holds ${ip}`);
-  return subnet;
 }

@@ -1,11 +1,15 @@
+import type { PlannedBinding } from '../binding/vif.js';
 import type { Neutron, Network, Port, Subnet, SubnetPool } from '../openstack/neutron-types.js';
 import { idTags } from './naming.js';
 import { parsePoolId } from './pool-id.js';
 
 /** What the network driver needs from the host binding layer. */
 export interface PortBinder {
-  /** `staged`: the host end waits under a name the Neutron agent ignores until `activate`. */
-  bind(port: Port, network: { id: string; mtu?: number }, endpointId: string, opts?: { staged?: boolean }): Promise<{ hostIfName: string; containerIfName: string }>;
+  /**
+   * `port` is always as Neutron returned it. `planned`: its claim has not landed; the host end is
+   * plugged for the binding the claim gives it, under a name the Neutron agent ignores until `activate`.
+   */
+  bind(port: Port, network: { id: string; mtu?: number }, endpointId: string, planned?: PlannedBinding): Promise<{ hostIfName: string; containerIfName: string }>;
   activate(port: Port): Promise<void>;
   unbind(port: Port, endpointId: string): Promise<void>;
   /** The name of the container end Docker moves into the sandbox. */

@@ -54,6 +54,9 @@ function setup(config: BindingConfig = CONFIG) {
   return { host, binder };
 }
 
+/** The binding a pooled port's pending claim gives it (bind under the staging name). */
+const PLANNED = { mac: 'fa:16:3e:aa:bb:cc', vifType: 'bridge' };
+
 const bindingError = (re: RegExp) => (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_BINDING' && re.test(e.message);
 const names = (host: FakeHostNetwork) => host.links().map((l) => l.name).sort();
 
@@ -80,7 +83,7 @@ test('bridge bind creates the veth with the port MAC and network MTU, ensures br
 test('a staged bind plugs the host end under a name the agent ignores; activate gives it its tap name, in the bridge and up; unbind removes either', async () => {
   const KST = 'kst5f1a2b3c-4d';
   const { host, binder } = setup();
-  const r = await binder.bind(port(), { id: NET_ID }, EP, { staged: true });
+  const r = await binder.bind(port(), { id: NET_ID }, EP, PLANNED);
   assert.deepEqual(r, { hostIfName: KST, containerIfName: TC });
   assert.equal((await host.getLink(KST))?.master, BRQ, 'reachable before the claim lands');
   assert.equal(await host.getLink(TAP), undefined, 'nothing named tap… for the agent yet');
@@ -96,7 +99,7 @@ test('a staged bind plugs the host end under a name the agent ignores; activate 
   assert.equal(host.ipLines.length, after, 'a second activate changes nothing');
   await binder.unbind(port(), EP);
   assert.deepEqual(names(host), [BRQ]);
-  await binder.bind(port(), { id: NET_ID }, EP, { staged: true });
+  await binder.bind(port(), { id: NET_ID }, EP, PLANNED);
   await binder.unbind(port(), EP);
   assert.deepEqual(names(host), [BRQ], 'a staged device that never got its name is removed too');
 });
@@ -104,7 +107,7 @@ test('a staged bind plugs the host end under a name the agent ignores; activate 
 test('on a kernel that renames only devices that are down, activate falls back to down, rename, up', async () => {
   const KST = 'kst5f1a2b3c-4d';
   const { host, binder } = setup();
-  await binder.bind(port(), { id: NET_ID }, EP, { staged: true });
+  await binder.bind(port(), { id: NET_ID }, EP, PLANNED);
   // The kernel refuses the first (live) rename only.
   host.failOn(`link set dev ${KST} name ${TAP}`, 'RTNETLINK answers: Device or resource busy');
   const apply = host.apply.bind(host);
@@ -123,7 +126,7 @@ test('on a kernel that renames only devices that are down, activate falls back t
 
 test('activate refuses to rename onto a device that already has the tap name, and changes nothing', async () => {
   const { host, binder } = setup();
-  await binder.bind(port(), { id: NET_ID }, EP, { staged: true });
+  await binder.bind(port(), { id: NET_ID }, EP, PLANNED);
   await host.createVethPair({ host: TAP, container: 'other0', mtu: 1500, hostUp: false });
   await assert.rejects(binder.activate(port()), bindingError(/already exists/));
   assert.ok(await host.getLink('kst5f1a2b3c-4d'), 'the staged device is left as it was');

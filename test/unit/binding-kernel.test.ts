@@ -154,7 +154,7 @@ describe('binding on a real kernel (fresh netns per test)', { skip }, () => {
 
   test('a staged host end renamed to its tap name stays in brq, up, and paired with t_c', async () => {
     const port = makePort(net);
-    await binder.bind(port, { id: net }, 'ep-1', { staged: true });
+    await binder.bind(port, { id: net }, 'ep-1', { mac: port.mac_address, vifType: 'bridge' });
     assert.equal(await link(ns, hostVethName(port.id)), undefined);
     await binder.activate(port);
     const tap = await link(ns, hostVethName(port.id));
