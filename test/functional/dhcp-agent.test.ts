@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { DRIVER, IMAGE, docker, dockerFails, dockerNetworkId, eventually, neutron, removeQuietly, uniq } from './harness.js';
 import { freeCidr } from './free-subnets.js';
 import { kuryrGc } from './kuryr-gc.js';
+import { PrivateDaemon } from './private-daemon.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
 
@@ -17,11 +18,13 @@ const suffix = uniq();
 const containers: string[] = [];
 const networks: string[] = [];
 const neutronNetworks: string[] = [];
+let dhcpOn: PrivateDaemon | undefined;
 
 after(async () => {
   await removeQuietly('container', ...containers);
   await removeQuietly('network', ...networks);
   for (const id of neutronNetworks) await neutron.deleteNetwork(id).catch(() => undefined);
+  await dhcpOn?.stop();
 });
 
 /** The DHCP agent's port on the subnet, once the agent has made it (it does so asynchronously). */
@@ -64,10 +67,12 @@ async function refusesDhcpAddress(net: string, address: string, port: Port): Pro
 }
 
 describe("the DHCP agent's port is never Kuryr's", () => {
-  test('on a network Kuryr makes: its subnet has DHCP on; containers get other addresses; --ip of the DHCP port is refused', async () => {
+  test('on a network Kuryr makes with [neutron] enable_dhcp = True (upstream\'s default): containers get other addresses; --ip of the DHCP port is refused', async () => {
+    // The stack's daemon makes subnets without DHCP (see scripts/stack/configs.sh): this one has it on.
+    dhcpOn = await PrivateDaemon.start(`kuryr-dhcp${suffix}`, { neutron: { enable_dhcp: 'True' } });
     const net = `kt-dhcp-k-${suffix}`;
     networks.push(net);
-    await docker('network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', await freeCidr(4), net);
+    await docker('network', 'create', '-d', dhcpOn.driver, '--ipam-driver', dhcpOn.driver, '--subnet', await freeCidr(4), net);
     const [n] = await neutron.listNetworks({ tags: idTags(await dockerNetworkId(net)).join(',') });
     const [subnet] = await neutron.listSubnets({ network_id: n!.id });
     assert.equal(subnet!.enable_dhcp, true, 'Kuryr makes subnets with DHCP on ([neutron] enable_dhcp = True), as upstream');
