@@ -33,6 +33,15 @@ function isFreshKuryrPort(port: Port): boolean {
 /** How long the second family of a dual-stack endpoint may take to ask for its address. */
 const POOLED_BY_MAC_MS = 60_000;
 
+/**
+ * Docker makes the MACs it generates locally administered with the prefix 02:42. Any other MAC
+ * came from `docker run --mac-address`, possibly for a pre-created port: such a request bypasses
+ * the pool, or the pooled port's claim would meet that port's MAC (409).
+ */
+function dockerGeneratedMac(mac: string): boolean {
+  return mac.startsWith('02:42:');
+}
+
 /** How long a carved block is held back from other networks before its subnet must exist. */
 const CARVE_HOLD_MS = 60_000;
 
@@ -42,6 +51,12 @@ export class KuryrIpamDriver implements IpamDriver {
    * each of its subnets is handed out once, and entries expire (requests cannot grow the map).
    */
   private readonly pooledByMac = new Map<string, { port: Port; subnets: Set<string>; at: number }>();
+  /**
+   * Ports RequestAddress adopted, by port ID, with Docker's MAC and the subnets handed out: the
+   * second family of a dual-stack endpoint (`--ip` and `--ip6` of one pre-created port, same MAC)
+   * joins the adoption instead of meeting a port Kuryr already tagged. Entries expire.
+   */
+  private readonly adopting = new Map<string, { mac: string | undefined; subnets: Set<string>; at: number }>();
   /** Default-pool blocks handed to Docker, by CIDR, with when. */
   private readonly carved = new Map<string, number>();
 
@@ -229,8 +244,8 @@ export class KuryrIpamDriver implements IpamDriver {
     const cidr = parseCidr(subnet.cidr);
     if (address && !cidrContains(cidr, address)) throw invalidRequest(`address ${address} is not in subnet ${subnet.cidr}`);
     const mac = options[OPT_MAC]?.toLowerCase();
-    // --ip (and adoption) bypass the pool; so does a pool that is empty right now.
-    const pooled = !address ? await this.takePooled(subnet, mac) : undefined;
+    // --ip, --mac-address (and adoption) bypass the pool; so does a pool that is empty right now.
+    const pooled = !address && !(mac && !dockerGeneratedMac(mac)) ? await this.takePooled(subnet, mac) : undefined;
     const port = pooled ?? (await this.allocatePort(subnet, address, mac));
     const ip = port.fixed_ips.find((f) => f.subnet_id === subnet.id)?.ip_address;
     if (!ip) throw notFound(`port ${port.id} has no address on subnet ${subnet.id}`);
@@ -308,7 +323,7 @@ export class KuryrIpamDriver implements IpamDriver {
     } catch (err) {
       if (address && isNeutronError(err, 409, 'IpAddressAlreadyAllocated')) {
         const [port] = await neutron.listPorts({ network_id: subnet.network_id, fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`] });
-        if (port) return this.adopt(port, `address ${address}`);
+        if (port) return this.adopt(port, `address ${address}`, subnet.id, mac);
       }
       if (mac && isNeutronError(err, 409, 'MacAddressInUse')) {
         const [port] = await neutron.listPorts({ network_id: subnet.network_id, mac_address: mac.toLowerCase() });
@@ -317,24 +332,44 @@ export class KuryrIpamDriver implements IpamDriver {
           const fixed_ips = [...port.fixed_ips, { subnet_id: subnet.id, ...(address ? { ip_address: address } : {}) }];
           return neutron.updatePort(port.id, { fixed_ips: fixed_ips as Port['fixed_ips'] });
         }
-        if (port) return this.adopt(port, `MAC ${mac}`);
+        if (port) return this.adopt(port, `MAC ${mac}`, subnet.id, mac);
       }
       throw withContext(`allocate an address on subnet ${subnet.id}`, err);
     }
   }
 
   /** A pre-created port is adopted only when nobody owns it: never hijack a VM's or router's port. */
-  private async adopt(port: Port, why: string): Promise<Port> {
+  private async adopt(port: Port, why: string, subnetId: string, mac: string | undefined): Promise<Port> {
     const owned = port.device_owner || port.device_id || port['binding:host_id'];
     if (owned && !port.tags.includes(PORT_EXISTING_TAG)) {
       throw conflict(`${why} belongs to ${await describePort(this.ctx, port)}; only unbound ports without an owner can be used for a container`);
     }
+    if (port.tags.includes(PORT_EXISTING_TAG) && this.joinsAdoption(port, subnetId, mac)) return port;
     if (port.tags.includes(PORT_EXISTING_TAG) || port.tags.includes(PORT_OWNED_TAG)) {
       throw conflict(`${why} is already used by a Kuryr port`);
     }
     const tags = [...port.tags, PORT_EXISTING_TAG];
     await this.ctx.neutron.replaceTags('ports', port.id, tags);
+    this.rememberAdoption(port.id, subnetId, mac);
     return { ...port, tags };
+  }
+
+  private rememberAdoption(portId: string, subnetId: string, mac: string | undefined): void {
+    const now = Date.now();
+    for (const [id, e] of this.adopting) if (now - e.at > POOLED_BY_MAC_MS) this.adopting.delete(id);
+    this.adopting.set(portId, { mac, subnets: new Set([subnetId]), at: now });
+  }
+
+  /**
+   * True when this request is the other family of an adoption this daemon just made: same port,
+   * still unclaimed, same Docker MAC, a subnet not handed out yet.
+   */
+  private joinsAdoption(port: Port, subnetId: string, mac: string | undefined): boolean {
+    const pending = this.adopting.get(port.id);
+    if (!pending || Date.now() - pending.at > POOLED_BY_MAC_MS || port.device_id !== '') return false;
+    if (pending.mac !== mac || pending.subnets.has(subnetId)) return false;
+    pending.subnets.add(subnetId);
+    return true;
   }
 
   async releaseAddress(req: ReleaseAddressRequest): Promise<Empty> {
