@@ -18,6 +18,10 @@ import { PluginServer } from './libnetwork/server.js';
 import { Metrics, MetricsServer } from './metrics/index.js';
 import { PortPools } from './libnetwork/port-pool.js';
 import { KeyedLock, NeutronState, type PortBinder } from './libnetwork/state.js';
+import { VmPort, VmTrunk, nestedBinderFor } from './libnetwork/nested/index.js';
+import { insideVm } from './libnetwork/context.js';
+import { vmPortTag } from './libnetwork/naming.js';
+import type { NestedMode } from './binding/nested.js';
 import { createOpenStackClients, type OpenStackClients } from './openstack/index.js';
 import type { Neutron } from './openstack/neutron-types.js';
 
@@ -48,18 +52,28 @@ export interface Daemon {
 }
 
 /**
- * The port drivers this daemon plugs containers with. Upstream's nested drivers (containers inside
- * Nova VMs) are parsed from kuryr.conf but not served yet: refusing them at start is honest, where
- * plugging a veth instead would leave the container without a working port.
+ * The port drivers this daemon plugs containers with: `veth` on a host with a Neutron agent, and
+ * inside a Nova VM `nested` (macvlan or ipvlan children of link_iface) and `vlan` (trunk
+ * subports). Upstream's `sriov` is parsed from kuryr.conf but not served yet: refusing it at start
+ * is honest, where plugging something else would leave the container without a working port.
  */
-const SERVED_PORT_DRIVERS: readonly string[] = ['veth'];
+const SERVED_PORT_DRIVERS: readonly string[] = ['veth', 'nested', 'vlan'];
 
-export function refuseUnservedPortDriver(config: Pick<KuryrConfig, 'defaultPortDriver'>): void {
-  if (SERVED_PORT_DRIVERS.includes(config.defaultPortDriver ?? 'veth')) return;
-  throw new KuryrError(
-    'KURYR_ERR_CONFIG',
-    `kuryr.conf: [DEFAULT] default_port_driver = ${config.defaultPortDriver} is not served by this Kuryr: it plugs containers with a veth pair on a host that runs a Neutron agent (${SERVED_PORT_DRIVERS.join(', ')}); containers inside Nova VMs are not supported yet`,
-  );
+export function refuseUnservedPortDriver(config: Pick<KuryrConfig, 'defaultPortDriver' | 'vifPool' | 'neutron'>): void {
+  const driver = config.defaultPortDriver ?? 'veth';
+  if (!SERVED_PORT_DRIVERS.includes(driver)) {
+    throw new KuryrError(
+      'KURYR_ERR_CONFIG',
+      `kuryr.conf: [DEFAULT] default_port_driver = ${driver} is not served by this Kuryr (it serves ${SERVED_PORT_DRIVERS.join(', ')}); SR-IOV is not supported yet`,
+    );
+  }
+  if (insideVm(config) && config.vifPool.enabled) {
+    throw new KuryrError('KURYR_ERR_CONFIG', `kuryr.conf: [vif_pool] enabled = True is not served with default_port_driver = ${driver} (containers inside a VM) yet; turn one of them off`);
+  }
+  if (driver === 'nested' && config.neutron.vifPluggingIsFatal) {
+    // No agent binds a container's port inside a VM: it never becomes ACTIVE, the VM's port carries it.
+    throw new KuryrError('KURYR_ERR_CONFIG', 'kuryr.conf: [neutron] vif_plugging_is_fatal = True cannot be met with default_port_driver = nested: no Neutron agent binds a container port inside a VM, so it never becomes ACTIVE');
+  }
 }
 
 export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
@@ -77,11 +91,16 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
   // Docker's own API: read in the background only (port DNS names, gc), never inside a plugin call.
   const docker = new DockerClient(config.docker);
   const dnsNames = config.docker.setDnsName ? new PortDnsNamer({ docker, neutron: clients.neutron, logger: logger.child({ component: 'dns' }) }) : undefined;
+  // Inside a Nova VM (nested): the VM's own port, located at start from link_iface's MAC.
+  const vmPort = insideVm(config)
+    ? new VmPort(clients.neutron, config.binding.linkIface, async () => (await host.getLink(config.binding.linkIface))?.mac)
+    : undefined;
   const ctx = {
+    vmPort,
     endpointObserver: dnsNames,
     neutron: tracedNeutron,
-    state: new NeutronState(tracedNeutron, { hostname: config.hostname, projectId: () => clients.session.projectId() }),
-    binder: tracedDependency(portBinder(host, config, logger), 'host binding'),
+    state: new NeutronState(tracedNeutron, { hostname: config.hostname, projectId: () => clients.session.projectId(), ownerTag: vmPort ? () => vmPortTag(vmPort.port.id) : undefined }),
+    binder: tracedDependency(portBinder(host, config, logger, vmPort, clients.neutron), 'host binding'),
     config,
     logger: logger.child({ component: 'driver' }),
     locks: new KeyedLock(),
@@ -102,6 +121,11 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     metrics,
     pools: ctx.pools,
     listen: async () => {
+      if (vmPort) {
+        const port = await vmPort.locate();
+        if (config.defaultPortDriver === 'vlan') VmTrunk.trunkOf(port, config.binding.linkIface);
+        logger.info({ vmPortId: port.id, networkId: port.network_id, linkIface: config.binding.linkIface, mode: config.binding.defaultDriver }, 'containers in this VM use its Neutron port');
+      }
       await ctx.pools.start();
       const addresses = await listenAll(config, server, metricsServer);
       if (config.gcOnStart || config.gcInterval > 0) {
@@ -122,8 +146,9 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
 }
 
 /** The drivers' view of host binding: the binder's verbs and the names it gives devices. */
-function portBinder(host: IprouteHostNetwork, config: KuryrConfig, logger: Logger): PortBinder {
+function portBinder(host: IprouteHostNetwork, config: KuryrConfig, logger: Logger, vmPort: VmPort | undefined, neutron: Neutron): PortBinder {
   const binder = new Binder({ host, config: config.binding, logger: logger.child({ component: 'binding' }) });
+  if (vmPort) return nestedBinderFor(nestedMode(config), { binder, vm: vmPort, neutron });
   return {
     bind: (port, network, endpointId, opts) => binder.bind(port, network, endpointId, opts),
     activate: (port) => binder.activate(port),
@@ -169,4 +194,12 @@ async function listenAll(config: KuryrConfig, server: PluginServer, metricsServe
     addresses.push(`metrics http://${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}/metrics`);
   }
   return addresses;
+}
+
+/** The device mode inside a VM: `vlan` for the vlan port driver; macvlan or ipvlan for nested. */
+function nestedMode(config: KuryrConfig): NestedMode {
+  const driver = config.binding.defaultDriver;
+  if (config.defaultPortDriver === 'vlan') return 'vlan';
+  if (driver === 'macvlan' || driver === 'ipvlan') return driver;
+  throw new KuryrError('KURYR_ERR_CONFIG', `kuryr.conf: [binding] default_driver = ${driver} does not go with default_port_driver = nested (use macvlan or ipvlan)`);
 }

@@ -11,6 +11,9 @@ import { createOpenStackClients } from '../openstack/index.js';
 import type { Neutron } from '../openstack/neutron-types.js';
 import { PORT_POOLED_TAG, poolHostTag } from '../libnetwork/naming.js';
 import { unixJson } from './unix-http.js';
+import { IprouteHostNetwork } from '../binding/host/index.js';
+import { VmPort, VmTrunk } from '../libnetwork/nested/index.js';
+import { insideVm } from '../libnetwork/context.js';
 
 export interface Check {
   name: string;
@@ -60,6 +63,7 @@ export async function statusChecks(config: KuryrConfig, logger: Logger): Promise
         detail: missingOptional.length ? `optional extensions missing (features off): ${missingOptional.join(', ')}` : 'trunk, port forwarding, dns and bulk tagging available',
       });
       checks.push(await poolCheck(neutron, config.hostname));
+      checks.push(await portDriverCheck(config, neutron));
     } catch (err) {
       checks.push({ name: 'neutron', ok: false, detail: message(err) });
     }
@@ -147,6 +151,36 @@ async function poolCheck(neutron: Neutron, hostname: string): Promise<Check> {
     // Names are anyone's: quoted and escaped, so that none can pass for another line or rewrite the terminal.
     lines: [...perNetwork].map(([id, count]) => `${String(count).padStart(5)}  ${JSON.stringify(names.get(id) ?? '?')} (${id})`),
   };
+}
+
+/** How containers are plugged: on this host for its agent (veth), or inside a VM through its port (nested). */
+async function portDriverCheck(config: KuryrConfig, neutron: Neutron): Promise<Check> {
+  if (!insideVm(config)) {
+    return { name: 'port driver', ok: true, detail: `veth: container ports bound to host ${config.hostname}, plugged for its Neutron agent` };
+  }
+  const { linkIface, defaultDriver } = config.binding;
+  const vm = new VmPort(neutron, linkIface, async () => (await new IprouteHostNetwork().getLink(linkIface))?.mac);
+  try {
+    const port = await vm.locate();
+    if (config.defaultPortDriver === 'vlan') {
+      const trunk = VmTrunk.trunkOf(port, linkIface);
+      return {
+        name: 'port driver',
+        ok: true,
+        detail: `vlan on ${linkIface}: VM port ${port.id} on network ${port.network_id}, parent of trunk ${trunk.trunk_id} with ${trunk.sub_ports.length} subport(s)`,
+        lines: trunk.sub_ports.map((s) => `  VLAN ${String(s.segmentation_id).padStart(4)}  port ${s.port_id}`),
+      };
+    }
+    const pairs = port.allowed_address_pairs ?? [];
+    return {
+      name: 'port driver',
+      ok: true,
+      detail: `nested ${defaultDriver} on ${linkIface}: VM port ${port.id} on network ${port.network_id}, ${pairs.length} allowed address pair(s)`,
+      lines: pairs.map((p) => `  ${p.ip_address} ${p.mac_address ?? ''}`),
+    };
+  } catch (err) {
+    return { name: 'port driver', ok: false, detail: `nested ${defaultDriver} on ${linkIface}: ${message(err)}` };
+  }
 }
 
 /** What the daemon has done since it started, read from its metrics endpoint. */

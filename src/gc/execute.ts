@@ -1,5 +1,5 @@
 /** Carries out a gc plan (reconcile.ts), one object at a time, and says what happened to each. */
-import type { Neutron } from '../openstack/neutron-types.js';
+import type { Neutron, Port } from '../openstack/neutron-types.js';
 import { subjectOf, type GcAction, type GcUpdate, type GcVerb } from './reconcile.js';
 
 export type GcResult = 'deleted' | 'released' | 'repaired' | 'kept' | 'would delete' | 'would release' | 'would repair' | 'failed';
@@ -17,6 +17,12 @@ export interface GcEffects {
   neutron: Pick<Neutron, 'deletePort' | 'updatePort' | 'replaceTags' | 'deleteSecurityGroup' | 'deleteSubnet' | 'deleteNetwork' | 'deleteSubnetPool'>;
   /** Deletes a host device (both ends of a veth); an absent device is success. */
   deleteDevice(name: string): Promise<void>;
+  /**
+   * Inside a Nova VM: before a port is deleted or released, removes its address pairs from the VM's
+   * port (nested) or it from the VM's trunk (vlan), as DeleteEndpoint does, so no pair or VLAN id
+   * outlives its port.
+   */
+  releaseFromVm?(port: Port): Promise<void>;
 }
 
 /** Writes a release or repair: the port's fields first, then the whole tag list in one call. */
@@ -33,6 +39,7 @@ async function apply(action: GcAction, effects: GcEffects): Promise<void> {
     case 'device':
       return effects.deleteDevice(action.device);
     case 'port':
+      if (action.verb !== 'repair') await effects.releaseFromVm?.(action.port);
       return deleting ? neutron.deletePort(action.port.id) : update(effects, 'ports', action.port.id, action.update);
     case 'security-group':
       return neutron.deleteSecurityGroup(action.group.id);

@@ -8,7 +8,12 @@ import type { KuryrConfig } from '../config/types.js';
 import type { DockerApi } from '../docker/client.js';
 import { pluginNameForSpecDir } from '../libnetwork/plugin-spec.js';
 import type { Logger } from '../log.js';
-import type { Neutron } from '../openstack/neutron-types.js';
+import type { Neutron, Port } from '../openstack/neutron-types.js';
+import { bindingHost, insideVm } from '../libnetwork/context.js';
+import { vmPortTag } from '../libnetwork/naming.js';
+import { containerPairs } from '../libnetwork/nested/port-binder.js';
+import { VmPort } from '../libnetwork/nested/vm-port.js';
+import { VmTrunk } from '../libnetwork/nested/vm-trunk.js';
 import { executeGcPlan, formatGcOutcome, summarizeGc, type GcOutcome } from './execute.js';
 import { planGc, type HostDevice } from './reconcile.js';
 import { listKuryrDevices, takeSnapshot } from './snapshot.js';
@@ -27,7 +32,7 @@ export interface GcRunOptions {
 }
 
 export interface GcDeps {
-  config: Pick<KuryrConfig, 'hostname' | 'subnetpoolNamePrefix' | 'neutron' | 'socketPath' | 'pluginSpecDir' | 'kuryrUri'>;
+  config: Pick<KuryrConfig, 'hostname' | 'subnetpoolNamePrefix' | 'neutron' | 'socketPath' | 'pluginSpecDir' | 'kuryrUri' | 'defaultPortDriver' | 'binding'>;
   neutron: Neutron;
   docker: DockerApi;
   /** Defaults: `ip -json link show type veth`, and deleting through iproute2. */
@@ -45,15 +50,17 @@ export function servedDriverNames(config: Pick<KuryrConfig, 'socketPath' | 'plug
 
 export async function runGc(deps: GcDeps, opts: GcRunOptions): Promise<GcOutcome[]> {
   const { config } = deps;
+  const nested = await nestedScope(deps);
   const snapshot = await takeSnapshot({
     neutron: deps.neutron,
     docker: deps.docker,
-    listDevices: deps.listDevices ?? (() => listKuryrDevices()),
-    hostname: config.hostname,
+    listDevices: deps.listDevices ?? (() => listKuryrDevices('ip', nested ? ['veth', 'macvlan', 'ipvlan'] : ['veth'])),
+    hostname: nested?.owner ?? config.hostname,
     subnetpoolNamePrefix: config.subnetpoolNamePrefix,
   });
   const plan = planGc(snapshot.neutron, snapshot.docker, snapshot.host, {
-    hostname: config.hostname,
+    hostname: nested?.owner ?? config.hostname,
+    bindingHost: bindingHost(config),
     now: Date.now(),
     gracePeriodMs: opts.gracePeriodSeconds * 1000,
     unattributedNetworks: opts.unattributedNetworks,
@@ -63,7 +70,31 @@ export async function runGc(deps: GcDeps, opts: GcRunOptions): Promise<GcOutcome
   });
   const host = deps.deleteDevice ? undefined : new IprouteHostNetwork();
   const deleteDevice = deps.deleteDevice ?? ((name: string) => host!.deleteLink(name));
-  return executeGcPlan(plan, { neutron: deps.neutron, deleteDevice }, { dryRun: opts.dryRun });
+  return executeGcPlan(plan, { neutron: deps.neutron, deleteDevice, releaseFromVm: nested?.releaseFromVm }, { dryRun: opts.dryRun });
+}
+
+/**
+ * Inside a Nova VM: this VM's ports are those tagged with its port's ID, and a port goes only after
+ * its address pairs have left the VM's port (nested), or it has left the VM's trunk (vlan).
+ */
+async function nestedScope(deps: GcDeps): Promise<{ owner: string; releaseFromVm(port: Port): Promise<void> } | undefined> {
+  const { config } = deps;
+  if (!insideVm(config)) return undefined;
+  const { linkIface, defaultDriver } = config.binding;
+  const vm = new VmPort(deps.neutron, linkIface, async () => (await new IprouteHostNetwork().getLink(linkIface))?.mac);
+  const owner = vmPortTag((await vm.locate()).id);
+  if (config.defaultPortDriver === 'vlan') {
+    // A trunk subport's VLAN id is freed with the subport.
+    const trunk = new VmTrunk(deps.neutron, vm);
+    return { owner, releaseFromVm: async (port) => (port.tags.includes(owner) ? trunk.removeSubport(port) : undefined) };
+  }
+  const mode = defaultDriver === 'ipvlan' ? 'ipvlan' : 'macvlan';
+  return {
+    owner,
+    releaseFromVm: async (port) => {
+      if (port.tags.includes(owner)) await vm.removePairs(containerPairs(mode, vm.port, port));
+    },
+  };
 }
 
 /**

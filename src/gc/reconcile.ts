@@ -52,6 +52,7 @@ import {
   existingNetworkTag,
   idTags,
   poolHostTag,
+  vmPortTag,
 } from '../libnetwork/naming.js';
 import type { Network, Port, SecurityGroup, Subnet, SubnetPool } from '../openstack/neutron-types.js';
 
@@ -103,8 +104,13 @@ export interface HostView {
 }
 
 export interface GcPolicy {
-  /** `[DEFAULT] hostname`: the binding:host_id of this host's ports. */
+  /**
+   * Whose ports are this daemon's to judge: `[DEFAULT] hostname` (the binding:host_id of this
+   * host's ports), or inside a Nova VM (nested) the VM port's tag, `kuryr.vm.port:<id>`.
+   */
   hostname: string;
+  /** The binding:host_id a repaired port gets: the hostname, or none inside a VM. */
+  bindingHost: string;
   /** Milliseconds since the epoch. */
   now: number;
   /** Objects that could be mid-creation are judged only once unchanged this long. */
@@ -174,9 +180,11 @@ function isKuryrPort(port: Port): boolean {
 const notOursWhy = (port: Port) =>
   `it carries a Kuryr tag, but its device owner is "${port.device_owner}" (device ${port.device_id || 'none'}), not ${DEVICE_OWNER}: not Kuryr's port`;
 
-/** The host a port is (or, pooled, waits to be) bound on; '' when none. */
+const VM_PORT_PREFIX = vmPortTag('');
+
+/** The host a port is (or, pooled, waits to be) bound on, or the VM it serves (its vmPortTag); '' when none. */
 function hostOf(port: Port): string {
-  return port['binding:host_id'] || port.tags.find((t) => t.startsWith(POOL_HOST_PREFIX))?.slice(POOL_HOST_PREFIX.length) || '';
+  return port['binding:host_id'] || port.tags.find((t) => t.startsWith(POOL_HOST_PREFIX))?.slice(POOL_HOST_PREFIX.length) || port.tags.find((t) => t.startsWith(VM_PORT_PREFIX)) || '';
 }
 
 const short = (id: string) => id.slice(0, 12);
@@ -271,7 +279,7 @@ class GcPlanner {
   /** Records a live endpoint on the port that holds its address, as CreateEndpoint would have. */
   private repairPort(port: Port, endpoint: DockerEndpoint, ip: string): void {
     const body: Partial<Port> = { device_id: endpoint.id, device_owner: DEVICE_OWNER };
-    if (port['binding:host_id'] !== this.policy.hostname) body['binding:host_id'] = this.policy.hostname;
+    if ((port['binding:host_id'] ?? '') !== this.policy.bindingHost) body['binding:host_id'] = this.policy.bindingHost;
     if (!port.tags.includes(PORT_EXISTING_TAG)) body.name = endpointPortName(endpoint.id);
     const tags = [...port.tags.filter((t) => !t.startsWith(NET_TAG_LOW) && !t.startsWith(NET_TAG_HIGH)), ...idTags(endpoint.id)];
     this.verdicts.set(port.id, 'repair');

@@ -10,7 +10,7 @@ import { KuryrError } from '../errors.js';
 import { run } from '../binding/host/exec.js';
 import { canonicalIp, isIp } from '../libnetwork/cidr.js';
 import { exposedGroupName } from '../libnetwork/exposed-ports.js';
-import { NET_TAG_LOW } from '../libnetwork/naming.js';
+import { NET_TAG_LOW, vmPortTag } from '../libnetwork/naming.js';
 import type { Filters, Neutron, Port, Subnet } from '../openstack/neutron-types.js';
 import { KURYR_DEVICE_RE, type DockerEndpoint, type DockerView, type HostDevice, type HostView, type NeutronView, type Stamped } from './reconcile.js';
 
@@ -27,11 +27,15 @@ export interface Snapshot {
  * Host-namespace veth devices named like Kuryr's, from one `ip -json link show type veth`. A peer
  * in another namespace shows as `link_netnsid` instead of a `link` name.
  */
-export async function listKuryrDevices(ipPath = 'ip'): Promise<HostDevice[]> {
-  const r = await run(ipPath, ['-json', 'link', 'show', 'type', 'veth']);
-  if (r.code !== 0) throw new KuryrError('KURYR_ERR_BINDING', `list veth devices: ${r.stderr.trim() || `ip exited with ${r.code}`}`);
-  const links = JSON.parse(r.stdout || '[]') as { ifname: string; link_netnsid?: number }[];
-  return links.filter((l) => KURYR_DEVICE_RE.test(l.ifname)).map((l) => ({ name: l.ifname, inSandbox: l.link_netnsid !== undefined }));
+export async function listKuryrDevices(ipPath = 'ip', kinds: readonly string[] = ['veth']): Promise<HostDevice[]> {
+  const devices: HostDevice[] = [];
+  for (const kind of kinds) {
+    const r = await run(ipPath, ['-json', 'link', 'show', 'type', kind]);
+    if (r.code !== 0) throw new KuryrError('KURYR_ERR_BINDING', `list ${kind} devices: ${r.stderr.trim() || `ip exited with ${r.code}`}`);
+    const links = JSON.parse(r.stdout || '[]') as { ifname: string; link_netnsid?: number }[];
+    devices.push(...links.filter((l) => KURYR_DEVICE_RE.test(l.ifname)).map((l) => ({ name: l.ifname, inSandbox: l.link_netnsid !== undefined })));
+  }
+  return devices;
 }
 
 function chunks<T>(items: readonly T[]): T[][] {
@@ -52,7 +56,8 @@ export async function readNeutron(neutron: Neutron, opts: { hostname: string; su
   const securityGroups = (await neutron.listSecurityGroups()).filter((g) => g.name.endsWith(suffix));
   const networks = (await neutron.listNetworks()).filter((n) => n.tags.some((t) => t.startsWith(NET_TAG_LOW)));
   const ports = await listMany<Stamped<Port>>((f) => neutron.listPorts(f), [
-    { 'binding:host_id': opts.hostname },
+    // Inside a VM (nested) `hostname` is the VM port's tag: its containers' ports are bound to no host.
+    opts.hostname.startsWith(vmPortTag('')) ? { tags: opts.hostname } : { 'binding:host_id': opts.hostname },
     ...chunks(networks.map((n) => n.id)).map((ids) => ({ network_id: ids })),
     ...chunks(securityGroups.map((g) => g.name.slice(0, -suffix.length))).map((ids) => ({ id: ids })),
   ]);

@@ -19,8 +19,8 @@ import { canonicalIp, cidrContains, firstFreeBlock, firstHost, ipVersion, parseC
 import { blockPoolId, parsePoolId } from './pool-id.js';
 import { PortCreateBatcher } from './port-batcher.js';
 import { isNeutronError } from '../openstack/errors.js';
-import type { DriverContext } from './context.js';
-import { DEVICE_OWNER, madeByKuryr, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNETPOOL_OWNED_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, poolSettingsFromTags, subnetPoolName } from './naming.js';
+import { bindingHost, hostTags, type DriverContext } from './context.js';
+import { DEVICE_OWNER, madeByKuryr, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNETPOOL_OWNED_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, poolSettingsFromTags, subnetPoolName, vmPortTag } from './naming.js';
 import { checkSharedAllowed, parseNeutronOptions, type FamilyOptions, type PoolOptions } from './options.js';
 import { describePort, endpointLive, namedPool, scopeHint, visibleSubnets } from './scope.js';
 
@@ -315,8 +315,8 @@ export class KuryrIpamDriver implements IpamDriver {
         fixed_ips: [{ subnet_id: subnet.id, ...(address ? { ip_address: address } : {}) }],
         ...(mac ? { mac_address: mac.toLowerCase() } : {}),
         device_owner: DEVICE_OWNER,
-        'binding:host_id': config.hostname,
-        tags: [PORT_OWNED_TAG],
+        'binding:host_id': bindingHost(config),
+        tags: [PORT_OWNED_TAG, ...hostTags(this.ctx)],
       } as Partial<Port>);
       this.ctx.state.learnVifBinding(port);
       return port;
@@ -435,7 +435,7 @@ export class KuryrIpamDriver implements IpamDriver {
   /** An adopted port goes back to how the operator made it: unbound, unowned, untagged by us. */
   private async releaseAdopted(port: Port): Promise<void> {
     const { neutron } = this.ctx;
-    const ours = new Set([PORT_EXISTING_TAG, ...port.tags.filter((t) => t.startsWith(NET_TAG_LOW) || t.startsWith(NET_TAG_HIGH))]);
+    const ours = new Set([PORT_EXISTING_TAG, ...port.tags.filter((t) => t.startsWith(NET_TAG_LOW) || t.startsWith(NET_TAG_HIGH) || t.startsWith(vmPortTag('')))]);
     try {
       await neutron.updatePort(port.id, { device_owner: '', device_id: '', 'binding:host_id': '' });
       await neutron.replaceTags('ports', port.id, port.tags.filter((t) => !ours.has(t)));

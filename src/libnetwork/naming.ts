@@ -58,6 +58,11 @@ export const PORT_POOLED_TAG = 'kuryr.port.pooled';
 export const POOLED_PORT_NAME = 'kuryr-pooled-port';
 /** Pools are per (network, host): the host a pooled port waits to be bound on. */
 export const poolHostTag = (hostname: string) => `kuryr.pool.host:${hostname}`;
+/**
+ * Inside a Nova VM (nested), ports are bound to no host: this tag says which VM's containers a
+ * port serves (the VM port's ID), so that VM's Kuryr finds it again.
+ */
+export const vmPortTag = (vmPortId: string) => `kuryr.vm.port:${vmPortId}`;
 /** On a Neutron network: pools on or off for it, as chosen with -o kuryr.pool=true|false. */
 export const NETWORK_POOL_TAG = 'kuryr.pool:';
 /** On a Neutron network: its pool's minimum, as chosen with -o kuryr.pool.min=N. */

@@ -20,7 +20,7 @@ import {
 } from './api.js';
 import { cidrContains, cidrWithin, parseCidr, splitInterfaceAddress, type Cidr } from './cidr.js';
 import { isNeutronError } from '../openstack/errors.js';
-import type { DriverContext } from './context.js';
+import { insideVm, type DriverContext } from './context.js';
 import { undo } from './undo.js';
 import { ExposedPorts } from './exposed-ports.js';
 import { PublishedPorts } from './published-ports.js';
@@ -88,6 +88,9 @@ export class KuryrNetworkDriver implements NetworkDriver {
     const opts = parseNeutronOptions(generic);
     checkSharedAllowed(opts, this.ctx.config.neutron.allowSharedNetworks);
     const poolOptions = parsePoolOptions(generic, this.ctx.config.vifPool.max);
+    if (insideVm(this.ctx.config) && (poolOptions.enabled || poolOptions.min !== undefined)) {
+      throw invalidRequest(`port pools (kuryr.pool, kuryr.pool.min) are not served for containers inside a VM (default_port_driver = ${this.ctx.config.defaultPortDriver}) yet`);
+    }
     const extraTags = poolSettingTags(poolOptions);
     const wantV6 = req.Options?.[OPT_ENABLE_IPV6] === true || req.Options?.[OPT_ENABLE_IPV6] === 'true';
     // Validate and resolve everything first: a bad request must change nothing in Neutron.
@@ -101,8 +104,9 @@ export class KuryrNetworkDriver implements NetworkDriver {
     let net = await state.network(req.NetworkID);
     const rollback: (() => Promise<unknown>)[] = [];
     if (!net) {
-      net = opts.netUuid || opts.netName
-        ? await this.adoptNetwork(req.NetworkID, opts, extraTags, rollback)
+      const vmNetwork = opts.netUuid || opts.netName ? undefined : this.ctx.vmPort?.port.network_id;
+      net = opts.netUuid || opts.netName || vmNetwork
+        ? await this.adoptNetwork(req.NetworkID, vmNetwork ? { ...opts, netUuid: vmNetwork } : opts, extraTags, rollback)
         : await this.newNetwork(req.NetworkID, opts, extraTags, rollback);
     }
     try {

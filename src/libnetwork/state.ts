@@ -21,6 +21,11 @@ export interface PortBinder {
 /** Who this daemon is to Neutron: the host it binds ports to and the project of its token. */
 export interface Identity {
   hostname: string;
+  /**
+   * Inside a Nova VM: the tag its ports carry (vmPortTag), which tells this VM's ports from other
+   * VMs' (bound to no host, or as trunk subports to the VM's compute host).
+   */
+  ownerTag?: () => string | undefined;
   projectId(): Promise<string | undefined>;
 }
 
@@ -72,6 +77,8 @@ export class NeutronState {
   /** True for a port not bound to another host: endpoint calls never act on other hosts' endpoints. */
   isThisHosts(port: Port): boolean {
     const host = port['binding:host_id'] ?? '';
+    const ownerTag = this.identity.ownerTag?.();
+    if (ownerTag) return host === '' || port.tags.includes(ownerTag);
     return host === '' || host === this.identity.hostname;
   }
 

@@ -1,16 +1,16 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { executeGcPlan, formatGcOutcome, summarizeGc, type GcEffects } from '../../src/gc/execute.js';
 import { planGc, subjectOf, type DockerEndpoint, type DockerView, type GcAction, type GcPolicy, type HostView, type NeutronView, type Stamped } from '../../src/gc/reconcile.js';
 import { EXPOSED_GROUP_TAG } from '../../src/libnetwork/exposed-ports.js';
-import { SUBNETPOOL_OWNED_TAG, existingNetworkTag, idTags } from '../../src/libnetwork/naming.js';
+import { SUBNETPOOL_OWNED_TAG, existingNetworkTag, idTags, vmPortTag } from '../../src/libnetwork/naming.js';
 import type { Network, Port, SecurityGroup, Subnet, SubnetPool } from '../../src/openstack/neutron-types.js';
 
 const HOST = 'node-1';
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 const OLD = '2026-01-01T11:00:00Z';
 const FRESH = '2026-01-01T11:59:30Z';
-const policy: GcPolicy = { hostname: HOST, now: NOW, gracePeriodMs: 120_000, unattributedNetworks: false, subnetpoolNamePrefix: 'kuryrPool', defaultPoolNames: ['kuryr', 'kuryr6'], driverNames: ['kuryr'] };
+const policy: GcPolicy = { hostname: HOST, bindingHost: HOST, now: NOW, gracePeriodMs: 120_000, unattributedNetworks: false, subnetpoolNamePrefix: 'kuryrPool', defaultPoolNames: ['kuryr', 'kuryr6'], driverNames: ['kuryr'] };
 
 let serial = 0;
 const hex64 = (seed: string) => seed.padEnd(64, '0').slice(0, 64);
@@ -354,4 +354,48 @@ test('a port being claimed (changed within the grace period) keeps its network, 
   const fresh = network(GONE_NET, { created_at: FRESH, updated_at: FRESH });
   const freshPlan = planGc(view({ networks: [fresh], ports: [endpointPort(fresh, DEAD_EP)] }), dockerOf({}), hostOf([]), policy);
   assert.equal(freshPlan.find((a) => a.kind === 'network')?.verb, 'keep');
+});
+
+describe('inside a Nova VM (nested): ports bound to no host, tagged with the VM port', () => {
+  const VM_TAG = vmPortTag('vm-port-1');
+  const nestedPolicy: GcPolicy = { ...policy, hostname: VM_TAG, bindingHost: '' };
+  const nestedPort = (net: Network, endpointId: string, vmTag = VM_TAG) => endpointPort(net, endpointId, { 'binding:host_id': '', tags: ['compute:kuryr', vmTag, ...idTags(endpointId)] });
+
+  test("this VM's port of a dead endpoint is deleted; another VM's is not judged", () => {
+    const net = network(LIVE_NET);
+    const dead = nestedPort(net, DEAD_EP);
+    const othersVm = nestedPort(net, 'e'.repeat(64), vmPortTag('vm-port-2'));
+    const plan = planGc(view({ networks: [net], ports: [dead, othersVm] }), dockerOf({ networks: [LIVE_NET] }), hostOf([tcOf(dead)]), nestedPolicy);
+    assert.deepEqual(summary(plan), [`delete device ${tcOf(dead)}`, `delete port ${dead.id}`]);
+  });
+
+  test('a repaired port stays bound to no host', () => {
+    const net = network(LIVE_NET);
+    const port = { ...nestedPort(net, ''), name: 'kuryr-unbound-port', tags: ['compute:kuryr', VM_TAG] };
+    const plan = planGc(view({ networks: [net], ports: [port] }), dockerOf({ networks: [LIVE_NET], endpoints: [{ id: LIVE_EP, networkId: LIVE_NET, addresses: ['10.0.0.5'] }] }), hostOf([]), nestedPolicy);
+    assert.deepEqual(summary(plan), [`repair port ${port.id}`]);
+    assert.equal(plan[0]!.update?.port?.['binding:host_id'], undefined, 'no binding host is written');
+  });
+
+  test("the port's address pairs leave the VM port before the port is deleted", async () => {
+    const net = network(GONE_NET);
+    const dead = nestedPort(net, DEAD_EP);
+    const plan = planGc(view({ networks: [net], ports: [dead] }), dockerOf({}), hostOf([]), nestedPolicy);
+    const calls: string[] = [];
+    const effects: GcEffects = {
+      deleteDevice: async (name) => void calls.push(`device ${name}`),
+      releaseFromVm: async (port) => void calls.push(`pairs of ${port.id}`),
+      neutron: {
+        deletePort: async (id) => void calls.push(`port ${id}`),
+        deleteNetwork: async (id) => void calls.push(`network ${id}`),
+        updatePort: async () => assert.fail('nothing is released'),
+        replaceTags: async () => assert.fail('nothing is released'),
+        deleteSecurityGroup: async () => assert.fail('no group'),
+        deleteSubnet: async () => assert.fail('no subnet'),
+        deleteSubnetPool: async () => assert.fail('no pool'),
+      },
+    };
+    await executeGcPlan(plan, effects, { dryRun: false });
+    assert.deepEqual(calls, [`pairs of ${dead.id}`, `port ${dead.id}`, `network ${net.id}`]);
+  });
 });

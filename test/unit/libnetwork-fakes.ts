@@ -229,8 +229,23 @@ export function memoryNeutron(opts: { agentVifType?: string } = {}): MemoryNeutr
     createSecurityGroup: async () => assert.fail('the happy path makes no security group'),
     deleteSecurityGroup: async () => undefined,
     createSecurityGroupRules: async () => assert.fail('the happy path makes no security group rule'),
-    addTrunkSubports: async () => assert.fail('the happy path plugs no trunk'),
-    removeTrunkSubports: async () => assert.fail('the happy path plugs no trunk'),
+    // A trunk lives on its parent port's trunk_details, as Neutron shows it.
+    addTrunkSubports: async (trunkId, subports) => {
+      const parent = [...ports.values()].find((p) => p.trunk_details?.trunk_id === trunkId);
+      if (!parent) throw neutronError(404, 'TrunkNotFound', `Trunk ${trunkId} could not be found.`, 'PUT', `/v2.0/trunks/${trunkId}/add_subports`);
+      const held = parent.trunk_details!.sub_ports;
+      for (const s of subports) {
+        if (held.some((h) => h.segmentation_id === s.segmentation_id) || [...ports.values()].some((p) => p.trunk_details?.sub_ports.some((h) => h.port_id === s.port_id))) {
+          throw neutronError(409, 'DuplicateSubPort', `segmentation type vlan and id ${s.segmentation_id} already in use on trunk ${trunkId}.`, 'PUT', `/v2.0/trunks/${trunkId}/add_subports`);
+        }
+      }
+      parent.trunk_details = { trunk_id: trunkId, sub_ports: [...held, ...subports] };
+    },
+    removeTrunkSubports: async (trunkId, portIds) => {
+      const parent = [...ports.values()].find((p) => p.trunk_details?.trunk_id === trunkId);
+      if (!parent) throw neutronError(404, 'TrunkNotFound', `Trunk ${trunkId} could not be found.`, 'PUT', `/v2.0/trunks/${trunkId}/remove_subports`);
+      parent.trunk_details = { trunk_id: trunkId, sub_ports: parent.trunk_details!.sub_ports.filter((s) => !portIds.includes(s.port_id)) };
+    },
     listFloatingIps: async () => [],
     listPortForwardings: async () => [],
     createPortForwarding: async () => assert.fail('the happy path publishes no port'),

@@ -1,4 +1,5 @@
 import type { Port } from '../../openstack/neutron-types.js';
+import { bindingHost, hostTags } from '../context.js';
 import { DEVICE_OWNER, endpointPortName, idTags } from '../naming.js';
 import type { ClaimRequest } from './types.js';
 
@@ -11,7 +12,8 @@ export function macChanges(port: Port, mac: string | undefined): mac is string {
 export function claimBody({ ctx, req, mac }: ClaimRequest, port: Port): Partial<Port> {
   const body: Partial<Port> = { device_id: req.EndpointID, name: endpointPortName(req.EndpointID) };
   if (port.device_owner !== DEVICE_OWNER) body.device_owner = DEVICE_OWNER;
-  if (port['binding:host_id'] !== ctx.config.hostname) body['binding:host_id'] = ctx.config.hostname;
+  const host = bindingHost(ctx.config);
+  if ((port['binding:host_id'] ?? '') !== host) body['binding:host_id'] = host;
   if (!port.admin_state_up) body.admin_state_up = true;
   // Docker already gave the container this MAC; Neutron must agree or anti-spoofing drops it.
   if (macChanges(port, mac)) body.mac_address = mac;
@@ -21,7 +23,7 @@ export function claimBody({ ctx, req, mac }: ClaimRequest, port: Port): Partial<
 /** Applies the claim, then adds the endpoint tags upstream kuryr-libnetwork finds its ports by. */
 export async function recordClaim({ ctx, req }: ClaimRequest, port: Port, body: Partial<Port>): Promise<Port> {
   const updated = await ctx.neutron.updatePort(port.id, body);
-  const tags = await ctx.neutron.replaceTags('ports', updated.id, [...new Set([...updated.tags, ...idTags(req.EndpointID)])]);
+  const tags = await ctx.neutron.replaceTags('ports', updated.id, [...new Set([...updated.tags, ...idTags(req.EndpointID), ...hostTags(ctx)])]);
   const tagged = { ...updated, tags };
   ctx.state.updatePort(tagged);
   return tagged;

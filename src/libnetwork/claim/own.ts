@@ -2,6 +2,7 @@ import { notFound } from '../../errors.js';
 import type { Subnet } from '../../openstack/neutron-types.js';
 import { canonicalIp, cidrContains, parseCidr } from '../cidr.js';
 import { DEVICE_OWNER, PORT_ENDPOINT_TAG, endpointPortName, idTags } from '../naming.js';
+import { bindingHost, hostTags } from '../context.js';
 import type { Claim, ClaimRequest } from './types.js';
 
 /** No port holds the addresses (another IPAM driver gave them): the endpoint makes one of its own. */
@@ -16,8 +17,8 @@ export async function ownPort({ ctx, req, net, addresses, mac, rollback }: Claim
     ...(mac ? { mac_address: mac } : {}),
     device_owner: DEVICE_OWNER,
     device_id: req.EndpointID,
-    'binding:host_id': config.hostname,
-    tags: [PORT_ENDPOINT_TAG, ...idTags(req.EndpointID)],
+    'binding:host_id': bindingHost(config),
+    tags: [PORT_ENDPOINT_TAG, ...idTags(req.EndpointID), ...hostTags(ctx)],
   });
   rollback.push(() => neutron.deletePort(port.id));
   return { port };
