@@ -23,7 +23,14 @@ export class DockerCli {
     readonly runId: string,
     /** Aborting kills the command in flight (SIGINT during a run). */
     readonly signal: AbortSignal,
+    /** The dockerd to talk to (`-H`), e.g. a simulated VM's; by default the CLI's own. */
+    readonly host?: string,
   ) {}
+
+  /** The CLI's argv for a docker command. */
+  private argv(args: string[]): string[] {
+    return this.host ? ['-H', this.host, ...args] : args;
+  }
 
   get label(): string {
     return `${RUN_LABEL}=${this.runId}`;
@@ -36,7 +43,7 @@ export class DockerCli {
   timed(args: string[], timeoutMs = 120_000, signal: AbortSignal | null = this.signal): Promise<Timed> {
     return new Promise((resolve) => {
       const start = performance.now();
-      execFile(this.binary, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, signal: signal ?? undefined }, (err, stdout, stderr) => {
+      execFile(this.binary, this.argv(args), { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, signal: signal ?? undefined }, (err, stdout, stderr) => {
         const ms = performance.now() - start;
         if (err) resolve({ ok: false, ms, stdout: stdout.trim(), error: (stderr.trim() || err.message).split('\n')[0] });
         else resolve({ ok: true, ms, stdout: stdout.trim() });
@@ -64,7 +71,7 @@ export class DockerCli {
   timedUntilOutput(runArgs: string[], ready: RegExp, timeoutMs: number): Promise<Timed> {
     return new Promise((resolve) => {
       const start = performance.now();
-      const child = spawn(this.binary, ['run', ...runArgs], { stdio: ['ignore', 'pipe', 'pipe'], signal: this.signal });
+      const child = spawn(this.binary, this.argv(['run', ...runArgs]), { stdio: ['ignore', 'pipe', 'pipe'], signal: this.signal });
       let stdout = '';
       let stderr = '';
       let settled = false;

@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: Kuryr against Docker's own bridge on the running stack, in one run (issue 4 §1).
+ * `npm run bench`: Kuryr against Docker's own bridge on the running stack, in one run (issue 4 §1),
+ * and nested Kuryr against Docker's macvlan inside a simulated Nova VM (nested.ts).
  * Prints a table and writes a JSON and an HTML report. It reports, it asserts nothing: exit 0 even
  * when targets are not met; non-zero only when it could not measure (daemon down, no image) or was
  * interrupted. Whatever it created is removed on the way out, interrupted or not.
@@ -13,6 +14,7 @@ import { silentLogger } from '../src/log.js';
 import { createOpenStackClients } from '../src/openstack/index.js';
 import { DockerCli } from './docker-cli.js';
 import { PoolProbe, daemonMemory, daemonPid } from './daemon-probe.js';
+import { nestedRuns } from './nested.js';
 import { neutronRequestCounter } from './neutron-requests.js';
 import {
   MODES,
@@ -26,14 +28,15 @@ import {
   warmPool,
   type BenchContext,
 } from './phases.js';
-import { evaluateTargets, formatHtml, formatText, summarizeTimings, type BenchReport } from './report.js';
-import { settingsFromEnv } from './settings.js';
+import { evaluateTargets, formatHtml, formatText, summarizeNested, summarizeTimings, type BenchReport } from './report.js';
+import { PHASES, settingsFromEnv, type Phase } from './settings.js';
 
 const startedAt = new Date();
 const progress = (line: string) => process.stderr.write(`[bench +${Math.round((Date.now() - startedAt.getTime()) / 1000)}s] ${line}\n`);
 
 async function main(): Promise<number> {
   const settings = settingsFromEnv();
+  const phases = PHASES.filter((phase) => settings.phases.has(phase));
   const interrupt = new AbortController();
   // Every docker command in flight listens on it: the parallel phase alone has one per container.
   setMaxListeners(settings.parallelContainers * 2 + 10, interrupt.signal);
@@ -70,26 +73,37 @@ async function main(): Promise<number> {
   };
   const results = emptyResults();
 
-  progress(`measuring driver ${settings.driver} (config ${settings.configFiles.join(', ')}), run id ${docker.runId}`);
+  progress(`measuring driver ${settings.driver} (config ${settings.configFiles.join(', ')}), run id ${docker.runId}, phases ${phases.join(', ')}`);
   try {
     await docker.must('image', 'inspect', '-f', '{{.Id}}', settings.image).catch((err: Error) => {
       throw new Error(`${err.message} (scripts/stack.sh up makes it with scripts/make-busybox-image.sh)`);
     });
-    for (const mode of MODES) {
-      const network = ctx.networks[mode];
-      const created = await createNetwork(ctx, mode, network.name);
-      if (!created.ok) throw new Error(`docker network create ${network.name}: ${created.error}`);
-      if (mode !== 'bridge') network.neutronId = await ctx.pools.neutronNetworkId(created.stdout);
+    const selected = (phase: Phase) => settings.phases.has(phase);
+    const onNetworks = selected('sequential') || selected('connectivity') || selected('parallel');
+    // The nested phase measures a daemon of its own, in the VM: the others measure the daemon under test.
+    const onDaemonUnderTest = onNetworks || selected('networks');
+    if (onNetworks) {
+      for (const mode of MODES) {
+        const network = ctx.networks[mode];
+        const created = await createNetwork(ctx, mode, network.name);
+        if (!created.ok) throw new Error(`docker network create ${network.name}: ${created.error}`);
+        if (mode !== 'bridge') network.neutronId = await ctx.pools.neutronNetworkId(created.stdout);
+      }
     }
-    await startPeers(ctx);
+    if (selected('connectivity')) await startPeers(ctx);
 
-    await warmPool(ctx, results, 'sequential runs');
-    await sequentialRuns(ctx, results);
-    await warmPool(ctx, results, 'time to connectivity');
-    await timeToConnectivity(ctx, results);
-    await parallelStarts(ctx, results);
-    await networkLifecycles(ctx, results);
-    memory.afterRuns = pid ? daemonMemory(pid) : undefined;
+    if (selected('sequential')) {
+      await warmPool(ctx, results, 'sequential runs');
+      await sequentialRuns(ctx, results);
+    }
+    if (selected('connectivity')) {
+      await warmPool(ctx, results, 'time to connectivity');
+      await timeToConnectivity(ctx, results);
+    }
+    if (selected('parallel')) await parallelStarts(ctx, results);
+    if (selected('networks')) await networkLifecycles(ctx, results);
+    if (onDaemonUnderTest) memory.afterRuns = pid ? daemonMemory(pid) : undefined;
+    if (selected('nested')) results.nested = await nestedRuns(ctx);
   } catch (err) {
     if (interrupt.signal.aborted) return 130;
     progress(`benchmark failed: ${(err as Error).message}`);
@@ -101,6 +115,7 @@ async function main(): Promise<number> {
   }
 
   const summaries = summarizeTimings(results);
+  const nestedSummaries = summarizeNested(results.nested);
   const finishedAt = new Date();
   const report: BenchReport = {
     startedAt: startedAt.toISOString(),
@@ -120,11 +135,14 @@ async function main(): Promise<number> {
       connectivityRuns: settings.connectivityRuns,
       parallelContainers: settings.parallelContainers,
       networkRuns: settings.networkRuns,
+      nestedRuns: settings.nestedRuns,
+      phases,
       image: settings.image,
     },
     memory,
     summaries,
-    targets: evaluateTargets(summaries, results, memory, ctx.poolsActive),
+    nestedSummaries,
+    targets: evaluateTargets(summaries, nestedSummaries, results, memory, ctx.poolsActive),
     notes,
     results,
   };

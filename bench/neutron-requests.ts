@@ -77,10 +77,18 @@ class MetricsCounter implements RequestCounter {
 /** How long after a mark the daemon's asynchronous log writer may still be flushing lines. */
 const LOG_FLUSH_GRACE_MS = 300;
 
-class LogCounter implements RequestCounter {
+/** One Neutron request as the daemon's debug log has it. */
+export interface LoggedRequest {
+  atMs: number;
+  method: string;
+  /** Without the query, e.g. `/v2.0/ports/<id>`. */
+  path: string;
+}
+
+export class LogCounter implements RequestCounter {
   readonly source: string;
-  /** Times (epoch ms) of the request lines read so far, in file order. */
-  readonly #requestTimes: number[] = [];
+  /** The request lines read so far, in file order. */
+  readonly #requests: LoggedRequest[] = [];
   #offset: number;
   #partialLine = '';
 
@@ -97,10 +105,15 @@ class LogCounter implements RequestCounter {
   }
 
   async between(from: RequestMark, to: RequestMark): Promise<number> {
+    return (await this.requestsBetween(from, to)).length;
+  }
+
+  /** The requests themselves, for counting some kinds of them (the writes of one port). */
+  async requestsBetween(from: RequestMark, to: RequestMark): Promise<LoggedRequest[]> {
     const wait = to.atMs + LOG_FLUSH_GRACE_MS - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     await this.#readNewLines();
-    return this.#requestTimes.filter((t) => t >= from.atMs && t <= to.atMs).length;
+    return this.#requests.filter((r) => r.atMs >= from.atMs && r.atMs <= to.atMs);
   }
 
   async #readNewLines(): Promise<void> {
@@ -118,8 +131,10 @@ class LogCounter implements RequestCounter {
         // Cheap filter first: debug logs carry request bodies and Docker calls too.
         if (!line.includes('"component":"neutron"') || !line.includes('"durationMs"')) continue;
         try {
-          const entry = JSON.parse(line) as { time?: string; method?: unknown; durationMs?: unknown };
-          if (typeof entry.method === 'string' && typeof entry.durationMs === 'number' && entry.time) this.#requestTimes.push(Date.parse(entry.time));
+          const entry = JSON.parse(line) as { time?: string; method?: unknown; path?: unknown; durationMs?: unknown };
+          if (typeof entry.method === 'string' && typeof entry.durationMs === 'number' && entry.time) {
+            this.#requests.push({ atMs: Date.parse(entry.time), method: entry.method, path: typeof entry.path === 'string' ? entry.path : '' });
+          }
         } catch {
           /* a line some other writer interleaved */
         }
@@ -128,6 +143,11 @@ class LogCounter implements RequestCounter {
       await file.close();
     }
   }
+}
+
+/** Counts the requests a daemon logging at debug level to `logFile` sends from now on. */
+export async function debugLogCounter(logFile: string): Promise<LogCounter> {
+  return new LogCounter(logFile, (await stat(logFile)).size);
 }
 
 /** The best available counter, or why there is none. */
@@ -147,7 +167,7 @@ export async function neutronRequestCounter(config: KuryrConfig): Promise<Reques
   }
   if (config.debug && config.logFile) {
     try {
-      return new LogCounter(config.logFile, (await stat(config.logFile)).size);
+      return await debugLogCounter(config.logFile);
     } catch (err) {
       problems.push(`log ${config.logFile}: ${(err as Error).message}`);
     }

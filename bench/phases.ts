@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { DockerCli, Timed } from './docker-cli.js';
 import type { PoolProbe, PoolWait } from './daemon-probe.js';
 import { markWhenIdle, type RequestCounter, type RequestMark } from './neutron-requests.js';
+import type { NestedResults } from './nested.js';
 import type { BenchSettings } from './settings.js';
 
 export const MODES = ['kuryr', 'kuryrPool', 'bridge'] as const;
@@ -50,6 +51,8 @@ export interface BenchResults {
   parallel: Partial<Record<Mode, ParallelResult>>;
   networks: { create: Record<Mode, Series>; rm: Record<Mode, Series>; neutronRequestsPerLifecycle: Record<'kuryr' | 'kuryrPool', number[]> };
   poolWaits: ({ before: string } & PoolWait)[];
+  /** Present when the nested phase ran. */
+  nested?: NestedResults;
 }
 
 export interface BenchContext {
@@ -89,7 +92,7 @@ function rotated(round: number): Mode[] {
 
 const isKuryr = (mode: Mode): mode is 'kuryr' | 'kuryrPool' => mode !== 'bridge';
 
-function record(series: Series, result: Timed): void {
+export function record(series: Series, result: Timed): void {
   if (result.ok) series.samplesMs.push(result.ms);
   else series.failures.push(result.error ?? 'failed');
 }

@@ -1,10 +1,12 @@
 /**
- * The benchmark's report: summaries, the targets of issue 4 with a met/not-met column
- * (informational: the benchmark asserts nothing), a text table for the terminal and a
+ * The benchmark's report: summaries, the targets (issue 4's and the nested one) with a met/not-met
+ * column (informational: the benchmark asserts nothing), a text table for the terminal and a
  * self-contained HTML page with SVG charts for an operator.
  */
 import type { Memory } from './daemon-probe.js';
+import { NESTED_MODES, NESTED_MODE_LABELS, NESTED_WARMUP_ROUNDS, type NestedMode, type NestedResults } from './nested.js';
 import { MODES, MODE_LABELS, type BenchResults, type Mode, type ParallelResult, type Series } from './phases.js';
+import type { Phase } from './settings.js';
 import { ratio, summarize, type Summary } from './stats.js';
 
 export interface BenchReport {
@@ -13,9 +15,11 @@ export interface BenchReport {
   durationS: number;
   machine: { hostname: string; cpus: number; cpuModel: string; memoryMiB: number; kernel: string };
   daemon: { driver: string; configFiles: string[]; pid?: number; neutronRequestsCountedFrom: string; poolsActive?: boolean; poolConfig: object };
-  settings: { sequentialRuns: number; connectivityRuns: number; parallelContainers: number; networkRuns: number; image: string };
+  settings: { sequentialRuns: number; connectivityRuns: number; parallelContainers: number; networkRuns: number; nestedRuns: number; phases: Phase[]; image: string };
   memory: { idle?: Memory; afterRuns?: Memory };
   summaries: Record<TimingKey, Record<Mode, Summary | undefined>>;
+  /** Present when the nested phase ran. */
+  nestedSummaries?: NestedSummaries;
   targets: TargetRow[];
   notes: string[];
   results: BenchResults;
@@ -29,14 +33,25 @@ export interface TargetRow {
 }
 
 const TIMINGS = {
-  run: { title: 'docker run -d', series: (r: BenchResults) => r.sequential.run },
-  rm: { title: 'docker rm -f', series: (r: BenchResults) => r.sequential.rm },
-  connectivity: { title: 'time to connectivity', series: (r: BenchResults) => r.connectivity },
-  networkCreate: { title: 'docker network create', series: (r: BenchResults) => r.networks.create },
-  networkRm: { title: 'docker network rm', series: (r: BenchResults) => r.networks.rm },
-} as const;
+  run: { title: 'docker run -d', phase: 'sequential', series: (r: BenchResults) => r.sequential.run },
+  rm: { title: 'docker rm -f', phase: 'sequential', series: (r: BenchResults) => r.sequential.rm },
+  connectivity: { title: 'time to connectivity', phase: 'connectivity', series: (r: BenchResults) => r.connectivity },
+  networkCreate: { title: 'docker network create', phase: 'networks', series: (r: BenchResults) => r.networks.create },
+  networkRm: { title: 'docker network rm', phase: 'networks', series: (r: BenchResults) => r.networks.rm },
+} as const satisfies Record<string, { title: string; phase: Phase; series: (r: BenchResults) => Record<Mode, Series> }>;
 type TimingKey = keyof typeof TIMINGS;
 const TIMING_KEYS = Object.keys(TIMINGS) as TimingKey[];
+
+const NESTED_TIMINGS = {
+  run: { title: 'docker run -d', series: (n: NestedResults) => n.run },
+  rm: { title: 'docker rm -f', series: (n: NestedResults) => n.rm },
+} as const;
+type NestedTimingKey = keyof typeof NESTED_TIMINGS;
+const NESTED_TIMING_KEYS = Object.keys(NESTED_TIMINGS) as NestedTimingKey[];
+export type NestedSummaries = Record<NestedTimingKey, Record<NestedMode, Summary | undefined>>;
+
+/** The timings of the phases that ran (the others have no samples). */
+const timingKeysRun = (report: BenchReport) => TIMING_KEYS.filter((key) => report.settings.phases.includes(TIMINGS[key].phase));
 
 export function summarizeTimings(results: BenchResults): Record<TimingKey, Record<Mode, Summary | undefined>> {
   const out = {} as Record<TimingKey, Record<Mode, Summary | undefined>>;
@@ -45,6 +60,15 @@ export function summarizeTimings(results: BenchResults): Record<TimingKey, Recor
     out[key] = { kuryr: summarize(series.kuryr.samplesMs), kuryrPool: summarize(series.kuryrPool.samplesMs), bridge: summarize(series.bridge.samplesMs) };
   }
   return out;
+}
+
+export function summarizeNested(nested: NestedResults | undefined): NestedSummaries | undefined {
+  if (!nested) return undefined;
+  const summaryOf = (key: NestedTimingKey) => {
+    const series = NESTED_TIMINGS[key].series(nested);
+    return { nested: summarize(series.nested.samplesMs), macvlan: summarize(series.macvlan.samplesMs) };
+  };
+  return { run: summaryOf('run'), rm: summaryOf('rm') };
 }
 
 const seconds = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? '-' : `${(ms / 1000).toFixed(2)} s`);
@@ -63,6 +87,7 @@ function parallelOk(p: ParallelResult | undefined): boolean {
 
 export function evaluateTargets(
   summaries: Record<TimingKey, Record<Mode, Summary | undefined>>,
+  nestedSummaries: NestedSummaries | undefined,
   results: BenchResults,
   memory: BenchReport['memory'],
   poolsActive: boolean | undefined,
@@ -79,6 +104,7 @@ export function evaluateTargets(
   const requestsOff = summarize(results.sequential.neutronRequestsPerLifecycle.kuryr)?.p50;
   const requestsPool = summarize(results.sequential.neutronRequestsPerLifecycle.kuryrPool)?.p50;
   const rssAfter = memory.afterRuns?.rssKb;
+  const nestedRatio = ratio(nestedSummaries?.run.nested?.p50, nestedSummaries?.run.macvlan?.p50);
   return [
     { target: 'docker run p50, pools on <= 1.2x bridge', result: times(runRatioPool) + poolsNote, met: within(runRatioPool, 1.2) },
     { target: 'docker run p50, pools off <= 2.5x bridge', result: times(runRatioOff), met: within(runRatioOff, 2.5) },
@@ -91,6 +117,7 @@ export function evaluateTargets(
     { target: 'Neutron requests per create+rm p50, pools off <= 5', result: count(requestsOff), met: within(requestsOff, 5) },
     { target: 'Neutron requests per create+rm p50, pools on <= 2', result: count(requestsPool) + poolsNote, met: within(requestsPool, 2) },
     { target: 'daemon RSS after the runs <= 80 MiB', result: mib(rssAfter), met: rssAfter === undefined ? undefined : rssAfter <= 80 * 1024 },
+    { target: 'docker run p50 in a VM, Kuryr nested (pools off) <= 2x Docker macvlan', result: times(nestedRatio), met: within(nestedRatio, 2) },
   ];
 }
 
@@ -120,8 +147,9 @@ export function formatText(report: BenchReport): string {
     '',
   );
 
+  const phases = report.settings.phases;
   const timingRows: string[][] = [];
-  for (const key of TIMING_KEYS) {
+  for (const key of timingKeysRun(report)) {
     const series = TIMINGS[key].series(results);
     for (const mode of MODES) {
       const s = summaries[key][mode];
@@ -138,8 +166,36 @@ export function formatText(report: BenchReport): string {
       ]);
     }
   }
-  out.push(textTable(['', '', 'n', 'failed', 'p50', 'p95', 'min', 'max', 'p50/bridge'], timingRows), '');
+  if (timingRows.length) out.push(textTable(['', '', 'n', 'failed', 'p50', 'p95', 'min', 'max', 'p50/bridge'], timingRows), '');
 
+  if (phases.includes('parallel')) out.push(parallelTable(report), '');
+  if (phases.includes('sequential') || phases.includes('networks')) {
+    out.push(`Neutron requests, counted from ${report.daemon.neutronRequestsCountedFrom}: p50 (mean, min-max, n)`);
+    out.push(
+      textTable(
+        ['', 'container run -d + rm -f', 'network create + rm'],
+        (['kuryr', 'kuryrPool'] as const).map((mode) => [
+          MODE_LABELS[mode],
+          requestsText(results.sequential.neutronRequestsPerLifecycle[mode]),
+          requestsText(results.networks.neutronRequestsPerLifecycle[mode]),
+        ]),
+        3,
+      ),
+      '',
+    );
+  }
+  out.push(`Daemon memory (VmRSS): idle ${mib(report.memory.idle?.rssKb)}, after the runs ${mib(report.memory.afterRuns?.rssKb)} (peak VmHWM ${mib(report.memory.afterRuns?.peakRssKb)})`, '');
+  if (results.nested && report.nestedSummaries) out.push(...nestedLines(report, results.nested, report.nestedSummaries), '');
+
+  out.push(textTable(['Targets (informational)', 'result', ''], report.targets.map((t) => [t.target, t.result, metText(t.met)]), 1), '');
+  const failures = failureLines(report);
+  if (failures.length) out.push('Failures (count, first message):', ...failures.map((f) => `- ${f}`), '');
+  if (report.notes.length) out.push('Notes:', ...report.notes.map((n) => `- ${n}`));
+  return out.join('\n');
+}
+
+function parallelTable(report: BenchReport): string {
+  const { results } = report;
   const parallelRows = MODES.map((mode) => {
     const p = results.parallel[mode];
     return [
@@ -153,31 +209,35 @@ export function formatText(report: BenchReport): string {
       count(p?.neutronRequestsPerContainer),
     ];
   });
-  out.push(
-    textTable([`${report.settings.parallelContainers} parallel docker run -d`, 'started', 'distinct IPs', 'wall', 'wall/bridge', 'rm wall', 'pooled ports', 'Neutron req/ctr'], parallelRows, 1),
-    '',
-  );
+  return textTable([`${report.settings.parallelContainers} parallel docker run -d`, 'started', 'distinct IPs', 'wall', 'wall/bridge', 'rm wall', 'pooled ports', 'Neutron req/ctr'], parallelRows, 1);
+}
 
-  out.push(`Neutron requests, counted from ${report.daemon.neutronRequestsCountedFrom}: p50 (mean, min-max, n)`);
-  out.push(
-    textTable(
-      ['', 'container run -d + rm -f', 'network create + rm'],
-      (['kuryr', 'kuryrPool'] as const).map((mode) => [
-        MODE_LABELS[mode],
-        requestsText(results.sequential.neutronRequestsPerLifecycle[mode]),
-        requestsText(results.networks.neutronRequestsPerLifecycle[mode]),
-      ]),
-      3,
-    ),
-    '',
+/** The nested phase: its setup, its timings against Docker's macvlan, the nested daemon's Neutron requests. */
+function nestedLines(report: BenchReport, nested: NestedResults, summaries: NestedSummaries): string[] {
+  const { vmBoot, dockerd, daemon } = nested.setupMs;
+  const rows = NESTED_TIMING_KEYS.flatMap((key) =>
+    NESTED_MODES.map((mode) => {
+      const s = summaries[key][mode];
+      return [
+        mode === NESTED_MODES[0] ? NESTED_TIMINGS[key].title : '',
+        NESTED_MODE_LABELS[mode],
+        String(s?.n ?? 0),
+        failuresOf(NESTED_TIMINGS[key].series(nested)[mode]),
+        seconds(s?.p50),
+        seconds(s?.p95),
+        seconds(s?.min),
+        seconds(s?.max),
+        mode === 'macvlan' ? '' : times(ratio(s?.p50, summaries[key].macvlan?.p50)),
+      ];
+    }),
   );
-  out.push(`Daemon memory (VmRSS): idle ${mib(report.memory.idle?.rssKb)}, after the runs ${mib(report.memory.afterRuns?.rssKb)} (peak VmHWM ${mib(report.memory.afterRuns?.peakRssKb)})`, '');
-
-  out.push(textTable(['Targets (issue 4, informational)', 'result', ''], report.targets.map((t) => [t.target, t.result, metText(t.met)]), 1), '');
-  const failures = failureLines(report);
-  if (failures.length) out.push('Failures (count, first message):', ...failures.map((f) => `- ${f}`), '');
-  if (report.notes.length) out.push('Notes:', ...report.notes.map((n) => `- ${n}`));
-  return out.join('\n');
+  return [
+    `Nested: in a simulated Nova VM with its own dockerd, ${report.settings.nestedRuns} sequential runs per network after ${NESTED_WARMUP_ROUNDS} warm-ups; ` +
+      `VM booted ${seconds(vmBoot)}, its dockerd ${seconds(dockerd)}, the nested daemon serving ${seconds(daemon)}; phase ${seconds(nested.durationMs)}`,
+    textTable(['', '', 'n', 'failed', 'p50', 'p95', 'min', 'max', 'p50/macvlan'], rows),
+    `Nested daemon, per run -d + rm -f, p50 (mean, min-max, n): Neutron requests ${requestsText(nested.neutronRequestsPerLifecycle)}; ` +
+      `VM port updates (allowed_address_pairs) ${requestsText(nested.pairWritesPerLifecycle)}`,
+  ];
 }
 
 /** Failed attempts are left out of the timings; this says how many and why. */
@@ -188,12 +248,23 @@ function failureLines(report: BenchReport): string[] {
   };
   for (const key of TIMING_KEYS) for (const mode of MODES) add(`${TIMINGS[key].title}, ${MODE_LABELS[mode]}`, TIMINGS[key].series(report.results)[mode].failures);
   for (const mode of MODES) add(`${report.settings.parallelContainers} parallel, ${MODE_LABELS[mode]}`, report.results.parallel[mode]?.failures ?? []);
+  const nested = report.results.nested;
+  if (nested) for (const key of NESTED_TIMING_KEYS) for (const mode of NESTED_MODES) add(`in the VM, ${NESTED_TIMINGS[key].title}, ${NESTED_MODE_LABELS[mode]}`, NESTED_TIMINGS[key].series(nested)[mode].failures);
   return lines;
 }
 
 // ---- HTML ---------------------------------------------------------------------------------
 
 const COLORS: Record<Mode, string> = { kuryr: '#c0392b', kuryrPool: '#2471a3', bridge: '#7f8c8d' };
+/** Kuryr's and Docker's colours of the other charts. */
+const NESTED_COLORS: Record<NestedMode, string> = { nested: COLORS.kuryr, macvlan: COLORS.bridge };
+
+interface ChartRow {
+  label: string;
+  color: string;
+  samplesMs: number[];
+}
+const modeRow = (mode: Mode, samplesMs: number[]): ChartRow => ({ label: MODE_LABELS[mode], color: COLORS[mode], samplesMs });
 
 const TICK_TEXT = 'text-anchor="middle" font-size="11" fill="#555"';
 
@@ -210,7 +281,7 @@ function niceMax(value: number): number {
  * One row per network: every sample a dot (so that noise and outliers show), p50 a solid bar,
  * p95 a dashed one. Times in seconds on a shared axis starting at zero, so rows compare by eye.
  */
-function stripChart(title: string, rows: { mode: Mode; samplesMs: number[] }[]): string {
+function stripChart(title: string, rows: ChartRow[]): string {
   const width = 760;
   const left = 150;
   const right = 30;
@@ -229,16 +300,16 @@ function stripChart(title: string, rows: { mode: Mode; samplesMs: number[] }[]):
   }
   rows.forEach((row, i) => {
     const cy = top + i * rowHeight + rowHeight / 2;
-    parts.push(`<text x="${left - 8}" y="${cy + 4}" text-anchor="end" font-size="12">${escapeHtml(MODE_LABELS[row.mode])}</text>`);
+    parts.push(`<text x="${left - 8}" y="${cy + 4}" text-anchor="end" font-size="12">${escapeHtml(row.label)}</text>`);
     row.samplesMs.forEach((ms, j) => {
       // A fixed spread instead of random jitter: the same data draws the same chart.
       const dy = ((j % 5) - 2) * 3;
-      parts.push(`<circle cx="${x(ms).toFixed(1)}" cy="${cy + dy}" r="3.5" fill="${COLORS[row.mode]}" fill-opacity="0.55"><title>${(ms / 1000).toFixed(3)} s</title></circle>`);
+      parts.push(`<circle cx="${x(ms).toFixed(1)}" cy="${cy + dy}" r="3.5" fill="${row.color}" fill-opacity="0.55"><title>${(ms / 1000).toFixed(3)} s</title></circle>`);
     });
     const s = summarize(row.samplesMs);
     if (s) {
-      parts.push(`<line x1="${x(s.p50)}" y1="${cy - 12}" x2="${x(s.p50)}" y2="${cy + 12}" stroke="${COLORS[row.mode]}" stroke-width="3"><title>p50 ${(s.p50 / 1000).toFixed(3)} s</title></line>`);
-      parts.push(`<line x1="${x(s.p95)}" y1="${cy - 10}" x2="${x(s.p95)}" y2="${cy + 10}" stroke="${COLORS[row.mode]}" stroke-width="1.5" stroke-dasharray="3 2"><title>p95 ${(s.p95 / 1000).toFixed(3)} s</title></line>`);
+      parts.push(`<line x1="${x(s.p50)}" y1="${cy - 12}" x2="${x(s.p50)}" y2="${cy + 12}" stroke="${row.color}" stroke-width="3"><title>p50 ${(s.p50 / 1000).toFixed(3)} s</title></line>`);
+      parts.push(`<line x1="${x(s.p95)}" y1="${cy - 10}" x2="${x(s.p95)}" y2="${cy + 10}" stroke="${row.color}" stroke-width="1.5" stroke-dasharray="3 2"><title>p95 ${(s.p95 / 1000).toFixed(3)} s</title></line>`);
     } else {
       parts.push(`<text x="${left + 6}" y="${cy + 4}" font-size="11" fill="#555">no successful sample</text>`);
     }
@@ -254,16 +325,25 @@ function htmlTable(header: string[], rows: string[][], rowClasses: string[] = []
 
 export function formatHtml(report: BenchReport): string {
   const { results } = report;
-  const charts = TIMING_KEYS.map((key) => {
+  const charts = timingKeysRun(report).map((key) => {
     const series = TIMINGS[key].series(results);
-    return stripChart(TIMINGS[key].title, MODES.map((mode) => ({ mode, samplesMs: series[mode].samplesMs })));
+    return stripChart(TIMINGS[key].title, MODES.map((mode) => modeRow(mode, series[mode].samplesMs)));
   });
-  charts.push(
-    stripChart(
-      `${report.settings.parallelContainers} containers started at once: wall time`,
-      MODES.map((mode) => ({ mode, samplesMs: results.parallel[mode] ? [results.parallel[mode]!.wallMs] : [] })),
-    ),
-  );
+  if (report.settings.phases.includes('parallel')) {
+    charts.push(
+      stripChart(
+        `${report.settings.parallelContainers} containers started at once: wall time`,
+        MODES.map((mode) => modeRow(mode, results.parallel[mode] ? [results.parallel[mode]!.wallMs] : [])),
+      ),
+    );
+  }
+  const nested = results.nested;
+  if (nested) {
+    for (const key of NESTED_TIMING_KEYS) {
+      const series = NESTED_TIMINGS[key].series(nested);
+      charts.push(stripChart(`In a Nova VM: ${NESTED_TIMINGS[key].title}`, NESTED_MODES.map((mode) => ({ label: NESTED_MODE_LABELS[mode], color: NESTED_COLORS[mode], samplesMs: series[mode].samplesMs }))));
+    }
+  }
   const text = formatText(report);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Kuryr benchmark ${escapeHtml(report.startedAt)}</title>
@@ -278,7 +358,7 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
 <h1>Kuryr vs Docker bridge</h1>
 <p>Driver <b>${escapeHtml(report.daemon.driver)}</b>, ${report.machine.cpus} CPUs (${escapeHtml(report.machine.cpuModel)}), kernel ${escapeHtml(report.machine.kernel)},
 started ${escapeHtml(report.startedAt)}, ${Math.round(report.durationS)} s. Dots are samples, solid bars p50, dashed bars p95.</p>
-<h2>Targets (issue 4, informational)</h2>
+<h2>Targets (informational)</h2>
 ${htmlTable(['target', 'result', ''], report.targets.map((t) => [t.target, t.result, metText(t.met)]), report.targets.map((t) => (t.met === undefined ? '' : t.met ? 'met' : 'notmet')))}
 <h2>Charts</h2>
 ${charts.join('\n')}

@@ -9,6 +9,10 @@ import type { KuryrConfig } from '../src/config/types.js';
 
 export const REPO = new URL('../..', import.meta.url).pathname;
 
+/** The measurements, in the order they run; KURYR_BENCH_PHASES picks some. */
+export const PHASES = ['sequential', 'connectivity', 'parallel', 'networks', 'nested'] as const;
+export type Phase = (typeof PHASES)[number];
+
 export interface BenchSettings {
   /** kuryr.conf files of the daemon under test, in load order. */
   configFiles: string[];
@@ -27,6 +31,9 @@ export interface BenchSettings {
   poolMin: number;
   /** Bound on waiting for the pool to hold poolMin free ports. */
   poolWarmTimeoutMs: number;
+  phases: ReadonlySet<Phase>;
+  /** Sequential `docker run -d` + `docker rm -f` per network inside the simulated VM (nested phase). */
+  nestedRuns: number;
   jsonPath: string;
   htmlPath: string;
 }
@@ -46,6 +53,10 @@ const ENV_HELP = `Environment:
   KURYR_BENCH_POOL_MIN      free ports the pools-on network keeps (-o kuryr.pool.min; default: the
                             parallel count, so the burst is served from the pool)
   KURYR_BENCH_POOL_WAIT     seconds to wait for a pool to be warm (default 60)
+  KURYR_BENCH_PHASES        phases to run, comma-separated (default all: ${PHASES.join(',')});
+                            nested runs this build's kuryr-server in a simulated Nova VM, whatever
+                            KURYR_BENCH_CONFIG says
+  KURYR_BENCH_NESTED_RUNS   sequential docker run/rm per network in the VM (default 15)
   DOCKER                    docker CLI (default /usr/bin/docker)`;
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -54,6 +65,15 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name}=${raw} is not a positive integer\n\n${ENV_HELP}`);
   return value;
+}
+
+function phasesFrom(env: NodeJS.ProcessEnv): ReadonlySet<Phase> {
+  const raw = env['KURYR_BENCH_PHASES'];
+  if (raw === undefined || raw === '') return new Set(PHASES);
+  const names = raw.split(',').map((name) => name.trim()).filter(Boolean);
+  const unknown = names.filter((name) => !(PHASES as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) throw new Error(`KURYR_BENCH_PHASES=${raw}: not a phase: ${unknown.join(', ') || '(none named)'}\n\n${ENV_HELP}`);
+  return new Set(names as Phase[]);
 }
 
 /** The dev stack writes /run/kuryr/kuryr-server.pid; scripts/dev-daemon.sh NAME writes /run/kuryr/kuryr-NAME.pid. */
@@ -90,6 +110,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): BenchSett
     networkRuns: positiveInt(env, 'KURYR_BENCH_NETWORK_RUNS', 5),
     poolMin: positiveInt(env, 'KURYR_BENCH_POOL_MIN', positiveInt(env, 'KURYR_BENCH_PARALLEL', 30)),
     poolWarmTimeoutMs: positiveInt(env, 'KURYR_BENCH_POOL_WAIT', 60) * 1000,
+    phases: phasesFrom(env),
+    nestedRuns: positiveInt(env, 'KURYR_BENCH_NESTED_RUNS', 15),
     jsonPath,
     htmlPath,
   };
