@@ -5,137 +5,39 @@
  * no agent plugs it) on the VM port's network, and adds the container's `{ip, mac}` to the VM port's
  * allowed_address_pairs. The Linux bridge agent's anti-spoofing on the VM's tap is what lets that
  * traffic through (proven for hand-made children by nova-vm.test.ts): here the peer VM reaches the
- * container only while its pair is there, parallel attaches lose no pair, detaches take back exactly
- * their own, and pairs the VM port had before Kuryr are never touched. Neutron caps a port's pairs
- * (`max_allowed_address_pair`), which caps the containers of one VM: the attach past it fails
- * cleanly.
+ * container only while its pair is there, 30 parallel attaches lose no pair, detaches take back
+ * exactly their own, and pairs the VM port had before Kuryr are never touched. Neutron caps a port's
+ * pairs (`max_allowed_address_pair`, 40 on the dev stack), which caps the containers of one VM: the
+ * attach past it fails cleanly. A kill -9 of the daemon in the middle of attaches leaves ports and
+ * pairs that `kuryr gc` in the VM removes. The VM's own traffic to the peer is pinged throughout
+ * and never goes out (see that test for the single echoes the agent's rule rewrites cost).
  *
- * The daemon runs in the VM's namespace (`vm.command`, see nova-vm.ts: its sysfs must be the VM's)
- * and reaches Keystone and Neutron over the VM's network (`vm.reachCloud()`), its socket in the VM
- * dockerd's plugin directory under a driver name of its own.
+ * The daemon (nested-daemon.ts) runs in the VM's namespace and reaches Keystone and Neutron over the
+ * VM's network, its socket in the VM dockerd's plugin directory under a driver name of its own.
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { CONFIG_FILES, config, eventually, IMAGE, neutron, sh, uniq } from './harness.js';
+import { readFileSync } from 'node:fs';
+import { config, eventually, IMAGE, neutron, sh, uniq } from './harness.js';
 import { freeCidr } from './free-subnets.js';
 import { NovaVm, VM_TAG, type CloudEndpoints } from './nova-vm.js';
-import { unixJson } from '../../src/cli/unix-http.js';
+import { daemonOutput, nestedGc, pingContinuously, running, spawnNestedDaemon, stopDaemon, untilServing, type ContinuousPing, type NestedDaemon } from './nested-daemon.js';
 import { DEVICE_OWNER, existingNetworkTag, idTags, SUBNETPOOL_OWNED_TAG, subnetPoolName } from '../../src/libnetwork/naming.js';
 import type { AllowedAddressPair, Network, Port, SecurityGroup, Subnet, SubnetPool } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
-const SERVER = new URL('../../src/cli/kuryr-server.js', import.meta.url).pathname;
 /** The VM's interface inside its namespace (nova-vm.ts names the veth end `eth0`). */
 const LINK_IFACE = 'eth0';
 /**
- * Neutron's `max_allowed_address_pair` (the dev stack keeps Neutron's default, 10): a
+ * Neutron's `max_allowed_address_pair` (the dev stack's neutron.conf: 40; Neutron's default 10): a
  * VM port holds at most this many pairs, so one VM holds at most this many nested containers,
  * fewer the pairs the VM had before. An attach past it gets Neutron's 400 AllowedAddressPairExhausted.
  */
 const NEUTRON_MAX_PAIRS = Number(/^max_allowed_address_pair\s*=\s*(\d+)/m.exec(readFileSync('/etc/kuryr-stack/neutron.conf', 'utf8'))?.[1] ?? 10);
-
-// ---------------------------------------------------------------------------------------------
-// The nested daemon: this build's kuryr-server, started inside the VM.
-// ---------------------------------------------------------------------------------------------
-
-type Ini = Record<string, Record<string, string>>;
-
-function renderIni(sections: Ini): string {
-  return Object.entries(sections)
-    .map(([section, options]) => `[${section}]\n${Object.entries(options).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`)
-    .join('\n');
-}
-
-/** A kuryr-server running (or having run) in a VM's namespace. */
-interface NestedDaemon {
-  /** The Docker driver name: Docker names a plugin after its socket file. */
-  driver: string;
-  socketPath: string;
-  logFile: string;
-  configFile: string;
-  child: ChildProcess;
-}
-
-const running = (d: NestedDaemon) => d.child.exitCode === null && d.child.signalCode === null;
-
-/** The last lines of the daemon's stdout/stderr and of its log file, for failure messages. */
-function daemonOutput(d: NestedDaemon, lines = 15): string {
-  const tail = (file: string) => {
-    try {
-      return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '';
-    }
-  };
-  return `--- ${d.logFile}.out ---\n${tail(`${d.logFile}.out`)}\n--- ${d.logFile} ---\n${tail(d.logFile)}`;
-}
-
-/**
- * Spawns kuryr-server inside the VM with the stack's kuryr.conf plus the nested overrides: the
- * stack's credentials, but Keystone and Neutron at the relay the VM reaches (`cloud`), its socket in
- * the VM dockerd's plugin directory, the VM's dockerd as its Docker, no TCP listener, no metrics,
- * no discovery file, no pools.
- */
-function spawnNestedDaemon(vm: NovaVm, cloud: CloudEndpoints, driver: string, linkIface: string): NestedDaemon {
-  const socketPath = `${vm.pluginDir}/${driver}.sock`;
-  const logFile = `/var/log/kuryr/${driver}.log`;
-  const configFile = `/tmp/${driver}.conf`;
-  const overrides: Ini = {
-    DEFAULT: {
-      default_port_driver: 'nested',
-      enabled_port_drivers: 'nested',
-      socket_path: socketPath,
-      kuryr_uri: '',
-      plugin_spec_dir: '',
-      metrics_listen: '',
-      log_file: logFile,
-      debug: 'True',
-    },
-    binding: { default_driver: 'macvlan', enabled_drivers: 'macvlan', link_iface: linkIface },
-    // No agent binds a container's port in a VM: it never turns ACTIVE, so waiting for it cannot be fatal.
-    neutron: { auth_url: cloud.authUrl, endpoint_override: cloud.neutronUrl, vif_plugging_is_fatal: 'False' },
-    // The containers are the VM dockerd's; the host's dockerd knows none of them.
-    docker: { docker_host: vm.dockerHost },
-    vif_pool: { enabled: 'False' },
-  };
-  mkdirSync(vm.pluginDir, { recursive: true });
-  mkdirSync('/var/log/kuryr', { recursive: true });
-  writeFileSync(configFile, renderIni(overrides), { mode: 0o600 });
-  const out = openSync(`${logFile}.out`, 'a');
-  const files = [...CONFIG_FILES, configFile].flatMap((f) => ['--config-file', f]);
-  // `ip netns exec` execs node: the child's pid is the daemon's.
-  const [cmd, ...args] = vm.command([process.execPath, SERVER, ...files]);
-  const child = spawn(cmd!, args, { stdio: ['ignore', out, out] });
-  closeSync(out);
-  return { driver, socketPath, logFile, configFile, child };
-}
-
-/** Resolves once the daemon answers Plugin.Activate on its socket; fails at once if it exits. */
-async function untilServing(d: NestedDaemon, timeoutMs = 60_000): Promise<void> {
-  await eventually(`kuryr-server ${d.driver} answering Plugin.Activate on ${d.socketPath}`, async () => {
-    if (!running(d)) throw new Error(`exited (code ${d.child.exitCode}, signal ${d.child.signalCode})\n${daemonOutput(d)}`);
-    const answer = await unixJson(d.socketPath, 'POST', '/Plugin.Activate', undefined, 2000).catch(() => undefined);
-    return answer?.status === 200 ? true : undefined;
-  }, timeoutMs, 200).catch((err: Error) => {
-    throw new Error(`${err.message}\n${daemonOutput(d)}`);
-  });
-}
-
-/** SIGTERM (SIGKILL after 10 s), then removes its config file and socket. Idempotent. */
-async function stopDaemon(d: NestedDaemon | undefined): Promise<void> {
-  if (!d) return;
-  if (running(d)) {
-    const exited = new Promise((r) => d.child.once('exit', r));
-    d.child.kill('SIGTERM');
-    const killTimer = setTimeout(() => d.child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killTimer);
-  }
-  rmSync(d.configFile, { force: true });
-  rmSync(d.socketPath, { force: true });
-}
+/** Containers started at once in the VM (issue 10's figure): 30 read-modify-writes of one port. */
+const PARALLEL = 30;
+/** Containers being attached when the daemon is killed. */
+const KILLED_BURST = 10;
 
 // ---------------------------------------------------------------------------------------------
 // What an operator looks at: the container's device, its Neutron port, the VM port's pairs.
@@ -240,8 +142,10 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
   const dockerNet = `kt-nested-net-${suffix}`;
   let dockerNetId = '';
   const c1 = `kt-nested-c1-${suffix}`;
-  /** As many containers as the VM port has room for next to the operator's pair (set in before). */
-  let parallelNames: string[] = [];
+  const parallelNames = Array.from({ length: PARALLEL }, (_, i) => `kt-nested-p${i}-${suffix}`);
+  const killedNames = Array.from({ length: KILLED_BURST }, (_, i) => `kt-nested-k${i}-${suffix}`);
+  /** The VM pinging the peer from the daemon's start to the last test (see 'never drops'). */
+  let vmTraffic: ContinuousPing | undefined;
   /** One container more than the VM port has room for. */
   const overflow = `kt-nested-over-${suffix}`;
   const figures: string[] = [];
@@ -270,7 +174,6 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
     // A VIP the operator gave the VM (keepalived-style, on the VM's own MAC): Kuryr must leave it be.
     await neutron.updatePort(vm.port.id, { allowed_address_pairs: [{ ip_address: `${prefix}.250` }] });
     operatorPairs = await vmPairs(vm);
-    parallelNames = Array.from({ length: NEUTRON_MAX_PAIRS - operatorPairs.length }, (_, i) => `kt-nested-p${i}-${suffix}`);
 
     // The kernel must have macvlan devices; probed in the VM where Kuryr will make them.
     try {
@@ -289,12 +192,15 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
     daemon = spawnNestedDaemon(vm, cloud, driver, LINK_IFACE);
     await untilServing(daemon);
     figures.push(`nested daemon start (spawn -> Plugin.Activate answered): ${Date.now() - started} ms`);
+    assert.ok(await vm.pings(peer.ip), 'the VM reaches the peer before any container');
+    vmTraffic = pingContinuously(vm, peer.ip);
   });
 
   after(async () => {
     // Safe after any failure: every step ignores what is already gone.
+    await vmTraffic?.stop().catch(() => undefined);
     if (vm && daemon && running(daemon)) {
-      await removeContainers(vm, [c1, overflow, ...parallelNames]).catch(() => undefined);
+      await removeContainers(vm, [c1, overflow, ...parallelNames, ...killedNames]).catch(() => undefined);
       await vm.docker('network', 'rm', dockerNet).catch(() => undefined);
     }
     await stopDaemon(badDaemon).catch(() => undefined);
@@ -401,8 +307,9 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
     assert.ok(await vm.pings(peer.ip), 'the VM\'s own traffic still passes');
   });
 
-  test('as many containers as the VM port has room for, started at once, all reach the peer; the VM port holds exactly its former pairs plus theirs', async (t) => {
+  test(`${PARALLEL} containers started at once all reach the peer; the VM port holds exactly its former pairs plus theirs`, async (t) => {
     if (skipped(t)) return;
+    assert.ok(NEUTRON_MAX_PAIRS >= PARALLEL + operatorPairs.length, `Neutron's max_allowed_address_pair (${NEUTRON_MAX_PAIRS}) leaves room for ${PARALLEL} containers`);
     assert.ok(await vm.pings(peer.ip), 'the VM reaches the peer before');
     assert.deepEqual(await vmPairs(vm), operatorPairs, 'nothing of Kuryr\'s on the VM port to begin with');
 
@@ -426,6 +333,15 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
 
   test(`one container more than Neutron's max_allowed_address_pair (${NEUTRON_MAX_PAIRS}) lets the VM port hold: docker run fails naming the limit, and leaves no port, no pair, no device`, async (t) => {
     if (skipped(t)) return;
+    // The operator's VIPs fill what the containers left free (.201 upwards: outside the subnet's pool).
+    const held = (await vm.refresh()).allowed_address_pairs ?? [];
+    const fillers = Array.from({ length: NEUTRON_MAX_PAIRS - held.length }, (_, i) => ({ ip_address: `${prefix}.${201 + i}` }));
+    await neutron.updatePort(vm.port.id, { allowed_address_pairs: [...held, ...fillers] });
+    t.after(async () => {
+      const now = (await vm.refresh()).allowed_address_pairs ?? [];
+      const fillerIps = new Set(fillers.map((f) => f.ip_address));
+      await neutron.updatePort(vm.port.id, { allowed_address_pairs: now.filter((p) => !fillerIps.has(p.ip_address)) });
+    });
     const pairsBefore = await vmPairs(vm);
     const portsBefore = (await kuryrPortsOn(network.id)).map((p) => p.id).sort();
     assert.equal(pairsBefore.length, NEUTRON_MAX_PAIRS, 'the VM port is full');
@@ -455,10 +371,59 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
     assert.ok(await vm.pings(peer.ip), 'the VM reaches the peer after');
   });
 
+  test(`a kill -9 of the nested daemon during ${KILLED_BURST} attaches leaves ports and pairs; kuryr gc in the VM removes them all, and the restarted daemon serves again`, async (t) => {
+    if (skipped(t)) return;
+    const killed = daemon!;
+    const runs = killedNames.map((name) => vm.docker('run', '-d', '--name', name, '--network', dockerNet, IMAGE, 'sleep', '3600').then(() => true, () => false));
+    // Killed once some attaches reached Neutron, while others are still on their way.
+    await eventually('the attaches reaching Neutron', async () => ((await kuryrPortsOn(network.id)).length >= 3 ? true : undefined), 60_000, 100);
+    const exited = new Promise((r) => killed.child.once('exit', r));
+    killed.child.kill('SIGKILL');
+    await exited;
+    const started = (await Promise.all(runs)).filter(Boolean).length;
+    await removeContainers(vm, killedNames); // Docker cannot reach the dead daemon: its endpoints go, Kuryr's objects stay
+    const leakedPorts = await kuryrPortsOn(network.id);
+    const leakedPairs = (await vmPairs(vm)).filter((p) => !operatorPairs.includes(p));
+    t.diagnostic(`${started}/${KILLED_BURST} containers started before the kill; left: ${leakedPorts.length} ports, ${leakedPairs.length} pairs, ${(await macvlansInVm(vm)).length} macvlan devices`);
+    assert.ok(leakedPorts.length > 0, 'the kill left ports for gc to collect (else this test proves nothing)');
+
+    // The daemon is dead: nothing is mid-creation, so no grace period is needed.
+    const gc = await nestedGc(vm, killed, '--grace-period', '0');
+    for (const line of gc.lines) t.diagnostic(`kuryr gc: ${line}`);
+    assert.equal(gc.code, 0, `kuryr gc removed everything it judged:\n${gc.lines.join('\n')}`);
+    assert.deepEqual(await vmPairs(vm), operatorPairs, 'no container pair left on the VM port; the operator\'s VIP stays');
+    assert.deepEqual((await kuryrPortsOn(network.id)).map((p) => `${p.id} ${p.fixed_ips[0]?.ip_address}`), [], 'no Kuryr port left on the VM\'s network');
+    assert.deepEqual(await macvlansInVm(vm), [], 'no macvlan device left in the VM');
+
+    daemon = spawnNestedDaemon(vm, cloud, driver, LINK_IFACE);
+    await untilServing(daemon);
+    const c = await runContainer(vm, killedNames[0]!, dockerNet);
+    await containerReaches(vm, c.name, peer.ip);
+    await vm.docker('rm', '-f', c.name);
+    await eventually('its pair removed', async () => ((await vmPairs(vm)).length === operatorPairs.length ? true : undefined), 30_000).catch(() => false);
+    assert.deepEqual(await vmPairs(vm), operatorPairs, 'a container after the restart comes and goes as before');
+  });
+
+  test('the VM\'s own traffic to the peer never went out while containers came and went, pairs were rewritten and the daemon was killed', async (t) => {
+    if (skipped(t)) return;
+    const traffic = await vmTraffic!.stop();
+    vmTraffic = undefined;
+    figures.push(`VM -> peer ping throughout: ${traffic.summary}`);
+    for (const gap of traffic.gaps) t.diagnostic(`${gap.lost} echoes lost after the answer at ${gap.after}`);
+    assert.ok(traffic.transmitted > 100, `the ping ran all along (${traffic.summary})`);
+    // Not zero loss: on each change of the VM port the Linux bridge agent deletes the tap's MAC
+    // anti-spoofing rule before it inserts the new one (arp_protect.py), and an echo of the VM's that
+    // crosses that moment is dropped (measured: 7 single echoes in ~1700, each just after a pair write).
+    // No outage, though: never two echoes in a row, and under 1% in all.
+    const longest = Math.max(0, ...traffic.gaps.map((g) => g.lost));
+    assert.ok(longest <= 1, `the longest run of lost echoes is ${longest} (${longest * 200} ms)`);
+    assert.ok(traffic.received >= traffic.transmitted * 0.99, `under 1% lost: ${traffic.summary}`);
+  });
+
   test('after docker network rm the VM\'s Neutron network and subnet are still there, untagged, and no Kuryr port or subnet pool is left for them', async (t) => {
     if (skipped(t)) return;
     // Docker refuses to remove a network with containers: those an earlier failure left go first.
-    await removeContainers(vm, [c1, overflow, ...parallelNames]);
+    await removeContainers(vm, [c1, overflow, ...parallelNames, ...killedNames]);
     await vm.docker('network', 'rm', dockerNet);
     const left = await neutron.listNetworks({ id: network.id });
     assert.equal(left.length, 1, 'the VM\'s network is the VM\'s: network rm leaves it');
@@ -469,13 +434,15 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
     assert.deepEqual(await kuryrPortsOn(network.id), [], `no ${DEVICE_OWNER} port on it`);
     assert.deepEqual((await kuryrPoolsFor(subnet.cidr)).map((p) => `${p.id} ${p.name}`), [], 'no subnet pool Kuryr\'s IPAM made for the CIDR');
     assert.deepEqual(await vmPairs(vm), operatorPairs, 'the VM port holds the operator\'s pairs only');
-    assert.equal((await vm.refresh()).status, 'ACTIVE', 'the VM port is untouched');
+    // Every change of its pairs takes the port through BUILD while the agent rewires its tap.
+    await eventually('the VM port ACTIVE', async () => ((await vm.refresh()).status === 'ACTIVE' ? true : undefined), 30_000).catch(() => false);
+    assert.equal((await vm.refresh()).status, 'ACTIVE', 'the VM port is active');
   });
 
   test('stopping the daemon and destroying the VMs leaves nothing behind', async (t) => {
     if (skipped(t)) return;
     // Containers an earlier failure left go while the daemon runs, so Kuryr deletes their ports.
-    await removeContainers(vm, [c1, overflow, ...parallelNames]);
+    await removeContainers(vm, [c1, overflow, ...parallelNames, ...killedNames]);
     await vm.docker('network', 'rm', dockerNet).catch(() => undefined);
     await stopDaemon(badDaemon);
     await stopDaemon(daemon);
