@@ -33,6 +33,8 @@ interface NetworkPool {
   unsure?: boolean;
   /** A refill under way, so concurrent takers do not start another. */
   refilling?: Promise<void>;
+  /** Takers to wake when a batch of the refill lands (or the refill ends). */
+  wakers: (() => void)[];
 }
 
 /**
@@ -69,7 +71,7 @@ export class PortPools {
   async start(): Promise<void> {
     const ports = await this.freeInNeutron();
     for (const port of ports) {
-      const pool = this.pools.get(port.network_id) ?? { networkId: port.network_id, subnets: [], free: [], min: this.config.min, waiting: 0 };
+      const pool = this.pools.get(port.network_id) ?? { networkId: port.network_id, subnets: [], free: [], min: this.config.min, waiting: 0, wakers: [] };
       pool.free.push(port);
       this.pools.set(port.network_id, pool);
     }
@@ -89,7 +91,7 @@ export class PortPools {
 
   /** Starts pooling a network's ports (CreateNetwork, or the first use after a restart). */
   enable(networkId: string, subnets: Subnet[], min = this.config.min): void {
-    const pool = this.pools.get(networkId) ?? { networkId, subnets, free: [], min, waiting: 0 };
+    const pool = this.pools.get(networkId) ?? { networkId, subnets, free: [], min, waiting: 0, wakers: [] };
     pool.subnets = subnets;
     pool.min = min;
     this.pools.set(networkId, pool);
@@ -105,29 +107,43 @@ export class PortPools {
    * Takes a free port with an address on this subnet, from memory. When the pool has run dry but
    * can fill, waits for the fill under way (or starts one): Docker asks for addresses one at a time
    * per network, so a burst served by single creates would queue behind each of them, while one
-   * bulk create serves the next ports_pool_batch takers. Undefined when the pool cannot serve (no
-   * pool, or the fill failed): the caller creates a port, as without pools.
+   * bulk create serves the next ports_pool_batch takers. A taker is served as soon as a batch
+   * lands, not when the whole fill for the burst is done (several batches can outlast Docker's
+   * deadline on a loaded Neutron). Undefined when the pool cannot serve (no pool, or the fill
+   * ended without a port for it): the caller creates a port, as without pools.
    */
   async take(networkId: string, subnetId: string): Promise<Port | undefined> {
     const pool = this.pools.get(networkId);
     if (!pool) return undefined;
     let port = this.takeFree(pool, subnetId);
-    if (!port && pool.subnets.some((s) => s.id === subnetId)) {
-      pool.waiting++;
-      try {
-        await this.refill(pool);
-      } finally {
-        pool.waiting--;
+    if (port || !pool.subnets.some((s) => s.id === subnetId)) return port;
+    pool.waiting++;
+    try {
+      // The refill joined may have been sized before this taker came and end without a port for
+      // it: then one more, sized for the takers waiting. A second that ends empty means Neutron fails.
+      for (let refills = 0; !port && refills < 2 && this.pools.get(networkId) === pool; refills++) {
+        const refill = this.refill(pool);
+        while (!port && pool.refilling === refill && this.pools.get(networkId) === pool) {
+          await new Promise<void>((wake) => pool.wakers.push(wake));
+          if (this.pools.get(networkId) === pool) port = this.takeFree(pool, subnetId);
+        }
       }
-      if (this.pools.get(networkId) === pool) port = this.takeFree(pool, subnetId);
+    } finally {
+      pool.waiting--;
     }
     return port;
+  }
+
+  /** Wakes the takers waiting on the pool's refill: a batch landed, or the refill ended. */
+  private wakeTakers(pool: NetworkPool): void {
+    for (const wake of pool.wakers.splice(0)) wake();
   }
 
   private takeFree(pool: NetworkPool, subnetId: string): Port | undefined {
     const index = pool.free.findIndex((p) => p.fixed_ips.some((f) => f.subnet_id === subnetId));
     const port = index >= 0 ? pool.free.splice(index, 1)[0] : undefined;
-    if (port) this.taken.set(port.id, port);
+    if (!port) return undefined; // a taker that found none waits on a refill itself (take)
+    this.taken.set(port.id, port);
     if (pool.free.length < pool.min) void this.refill(pool);
     return port;
   }
@@ -211,6 +227,7 @@ export class PortPools {
   private refill(pool: NetworkPool): Promise<void> {
     pool.refilling ??= this.fill(pool).finally(() => {
       pool.refilling = undefined;
+      this.wakeTakers(pool);
     });
     return pool.refilling;
   }
@@ -243,6 +260,7 @@ export class PortPools {
         }
         if (created[0] && !this.defaultGroups.has(pool.networkId)) this.defaultGroups.set(pool.networkId, created[0].security_groups);
         pool.free.push(...created);
+        this.wakeTakers(pool);
         this.logger.debug({ networkId: pool.networkId, created: created.length, free: pool.free.length }, 'port pool refilled');
       }
     } catch (err) {
