@@ -67,8 +67,8 @@ export function refuseUnservedPortDriver(config: Pick<KuryrConfig, 'defaultPortD
       `kuryr.conf: [DEFAULT] default_port_driver = ${driver} is not served by this Kuryr (it serves ${SERVED_PORT_DRIVERS.join(', ')}); SR-IOV is not supported yet`,
     );
   }
-  if (insideVm(config) && config.vifPool.enabled) {
-    throw new KuryrError('KURYR_ERR_CONFIG', `kuryr.conf: [vif_pool] enabled = True is not served with default_port_driver = ${driver} (containers inside a VM) yet; turn one of them off`);
+  if (driver === 'vlan' && config.vifPool.enabled) {
+    throw new KuryrError('KURYR_ERR_CONFIG', 'kuryr.conf: [vif_pool] enabled = True is not served with default_port_driver = vlan (trunk subports) yet; turn one of them off');
   }
   if (driver === 'nested' && config.neutron.vifPluggingIsFatal) {
     // No agent binds a container's port inside a VM: it never becomes ACTIVE, the VM's port carries it.
@@ -95,16 +95,18 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
   const vmPort = insideVm(config)
     ? new VmPort(clients.neutron, config.binding.linkIface, async () => (await host.getLink(config.binding.linkIface))?.mac)
     : undefined;
+  // Inside a VM every port this daemon makes (pooled ones too) carries the VM port's ID: gc finds them by it.
+  const ownerTag = vmPort ? () => vmPortTag(vmPort.port.id) : undefined;
   const ctx = {
     vmPort,
     endpointObserver: dnsNames,
     neutron: tracedNeutron,
-    state: new NeutronState(tracedNeutron, { hostname: config.hostname, projectId: () => clients.session.projectId(), ownerTag: vmPort ? () => vmPortTag(vmPort.port.id) : undefined }),
+    state: new NeutronState(tracedNeutron, { hostname: config.hostname, projectId: () => clients.session.projectId(), ownerTag }),
     binder: tracedDependency(portBinder(host, config, logger, vmPort, clients.neutron), 'host binding'),
     config,
     logger: logger.child({ component: 'driver' }),
     locks: new KeyedLock(),
-    pools: new PortPools(clients.neutron, config.vifPool, config.hostname, logger.child({ component: 'pools' }), host),
+    pools: new PortPools(clients.neutron, config.vifPool, config.hostname, logger.child({ component: 'pools' }), host, ownerTag),
   };
   const protocol = new PluginProtocol(new KuryrNetworkDriver(ctx), new KuryrIpamDriver(ctx), logger.child({ component: 'libnetwork' }), {
     observe: metrics.observeDockerCall,

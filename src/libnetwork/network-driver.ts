@@ -20,7 +20,7 @@ import {
 } from './api.js';
 import { cidrContains, cidrWithin, parseCidr, splitInterfaceAddress, type Cidr } from './cidr.js';
 import { isNeutronError } from '../openstack/errors.js';
-import { insideVm, type DriverContext } from './context.js';
+import type { DriverContext } from './context.js';
 import { undo } from './undo.js';
 import { ExposedPorts } from './exposed-ports.js';
 import { PublishedPorts } from './published-ports.js';
@@ -88,8 +88,8 @@ export class KuryrNetworkDriver implements NetworkDriver {
     const opts = parseNeutronOptions(generic);
     checkSharedAllowed(opts, this.ctx.config.neutron.allowSharedNetworks);
     const poolOptions = parsePoolOptions(generic, this.ctx.config.vifPool.max);
-    if (insideVm(this.ctx.config) && (poolOptions.enabled || poolOptions.min !== undefined)) {
-      throw invalidRequest(`port pools (kuryr.pool, kuryr.pool.min) are not served for containers inside a VM (default_port_driver = ${this.ctx.config.defaultPortDriver}) yet`);
+    if (this.ctx.config.defaultPortDriver === 'vlan' && (poolOptions.enabled || poolOptions.min !== undefined)) {
+      throw invalidRequest('port pools (kuryr.pool, kuryr.pool.min) are not served for trunk subports (default_port_driver = vlan) yet');
     }
     const extraTags = poolSettingTags(poolOptions);
     const wantV6 = req.Options?.[OPT_ENABLE_IPV6] === true || req.Options?.[OPT_ENABLE_IPV6] === 'true';

@@ -65,6 +65,8 @@ export class PortPools {
     private readonly logger: Logger,
     /** This host's devices: a pooled port whose host end exists serves a container. */
     private readonly host: Pick<HostNetwork, 'linkExists'>,
+    /** Inside a VM, the VM port's tag (vmPortTag), which every port this daemon makes carries. */
+    private readonly ownerTag?: () => string,
   ) {}
 
   /** Rebuilds the free lists from Neutron (at start: Kuryr's pooled ports of this host) and starts the periodic refill. */
@@ -250,7 +252,7 @@ export class PortPools {
           admin_state_up: true,
           device_owner: DEVICE_OWNER,
           fixed_ips: pool.subnets.map((s) => ({ subnet_id: s.id })),
-          tags: [PORT_OWNED_TAG, PORT_POOLED_TAG, poolHostTag(this.hostname)],
+          tags: [PORT_OWNED_TAG, PORT_POOLED_TAG, poolHostTag(this.hostname), ...(this.ownerTag ? [this.ownerTag()] : [])],
         } as Partial<Port>;
         const created = await this.neutron.createPorts(Array.from({ length: count }, () => body));
         if (this.pools.get(pool.networkId) !== pool) {

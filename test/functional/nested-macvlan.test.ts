@@ -22,7 +22,7 @@ import { config, eventually, IMAGE, neutron, sh, uniq } from './harness.js';
 import { freeCidr } from './free-subnets.js';
 import { NovaVm, VM_TAG, type CloudEndpoints } from './nova-vm.js';
 import { daemonOutput, nestedGc, pingContinuously, running, spawnNestedDaemon, stopDaemon, untilServing, type ContinuousPing, type NestedDaemon } from './nested-daemon.js';
-import { DEVICE_OWNER, existingNetworkTag, idTags, SUBNETPOOL_OWNED_TAG, subnetPoolName } from '../../src/libnetwork/naming.js';
+import { DEVICE_OWNER, existingNetworkTag, idTags, PORT_POOLED_TAG, SUBNETPOOL_OWNED_TAG, subnetPoolName, vmPortTag } from '../../src/libnetwork/naming.js';
 import type { AllowedAddressPair, Network, Port, SecurityGroup, Subnet, SubnetPool } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
@@ -38,6 +38,8 @@ const NEUTRON_MAX_PAIRS = Number(/^max_allowed_address_pair\s*=\s*(\d+)/m.exec(r
 const PARALLEL = 30;
 /** Containers being attached when the daemon is killed. */
 const KILLED_BURST = 10;
+/** Containers started at once on a pooled network (its kuryr.pool.min). */
+const POOLED_BURST = 10;
 
 // ---------------------------------------------------------------------------------------------
 // What an operator looks at: the container's device, its Neutron port, the VM port's pairs.
@@ -144,6 +146,8 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
   const c1 = `kt-nested-c1-${suffix}`;
   const parallelNames = Array.from({ length: PARALLEL }, (_, i) => `kt-nested-p${i}-${suffix}`);
   const killedNames = Array.from({ length: KILLED_BURST }, (_, i) => `kt-nested-k${i}-${suffix}`);
+  const pooledNet = `kt-nested-pooled-${suffix}`;
+  const pooledNames = Array.from({ length: POOLED_BURST }, (_, i) => `kt-nested-q${i}-${suffix}`);
   /** The VM pinging the peer from the daemon's start to the last test (see 'never drops'). */
   let vmTraffic: ContinuousPing | undefined;
   /** One container more than the VM port has room for. */
@@ -200,8 +204,9 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
     // Safe after any failure: every step ignores what is already gone.
     await vmTraffic?.stop().catch(() => undefined);
     if (vm && daemon && running(daemon)) {
-      await removeContainers(vm, [c1, overflow, ...parallelNames, ...killedNames]).catch(() => undefined);
+      await removeContainers(vm, [c1, overflow, ...parallelNames, ...killedNames, ...pooledNames]).catch(() => undefined);
       await vm.docker('network', 'rm', dockerNet).catch(() => undefined);
+      await vm.docker('network', 'rm', pooledNet).catch(() => undefined);
     }
     await stopDaemon(badDaemon).catch(() => undefined);
     await stopDaemon(daemon).catch(() => undefined);
@@ -439,11 +444,52 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
     assert.equal((await vm.refresh()).status, 'ACTIVE', 'the VM port is active');
   });
 
+  test(`a pooled network in the VM: free ports wait tagged with the VM port and hold no pair; ${POOLED_BURST} containers at once take them and reach the peer; rm gives them back and takes their pairs; network rm drains the pool`, async (t) => {
+    if (skipped(t)) return;
+    const freePooled = async () => (await kuryrPortsOn(network.id)).filter((p) => p.tags.includes(PORT_POOLED_TAG) && p.device_id === '');
+    await vm.docker('network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', subnet.cidr, '-o', 'kuryr.pool=true', '-o', `kuryr.pool.min=${POOLED_BURST}`, pooledNet);
+    const free = await eventually('the pool filled', async () => {
+      const ports = await freePooled();
+      return ports.length >= POOLED_BURST ? ports : undefined;
+    }, 60_000, 500);
+    for (const port of free) {
+      assert.ok(port.tags.includes(vmPortTag(vm.port.id)), `free pooled port ${port.id} carries the VM port's tag, by which gc in the VM finds it`);
+      assert.equal(port['binding:host_id'] ?? '', '', 'unbound');
+    }
+    assert.deepEqual(await vmPairs(vm), operatorPairs, 'free pooled ports hold no pair on the VM port');
+
+    const started = Date.now();
+    const containers = await Promise.all(pooledNames.map((name) => runContainer(vm, name, pooledNet)));
+    const runMs = Date.now() - started;
+    await Promise.all(containers.map((c) => containerReaches(vm, c.name, peer.ip)));
+    figures.push(`${POOLED_BURST} containers on a pooled network: docker run in parallel ${runMs} ms, all reaching the peer ${Date.now() - started} ms after the start`);
+    const freeIds = new Set(free.map((p) => p.id));
+    const taken = await Promise.all(containers.map((c) => portOf(network.id, c.ip)));
+    assert.ok(taken.every((p) => freeIds.has(p.id)), 'every container took a port the pool had ready');
+    assert.ok(taken.every((p, i) => p.mac_address.toLowerCase() === containers[i]!.mac), 'each port has its container\'s MAC');
+    assert.deepEqual(await vmPairs(vm), [...operatorPairs, ...containers.map(containerPair)].sort(), 'the VM port holds exactly their pairs next to the operator\'s');
+
+    await Promise.all(pooledNames.map((name) => vm.docker('rm', '-f', name)));
+    await eventually('their ports back in the pool', async () => {
+      const back = new Set((await freePooled()).map((p) => p.id));
+      return taken.every((p) => back.has(p.id)) ? true : undefined;
+    }, 60_000, 500).catch(() => false);
+    const back = new Set((await freePooled()).map((p) => p.id));
+    assert.deepEqual(taken.filter((p) => !back.has(p.id)).map((p) => p.id), [], 'every port the containers took is free in the pool again');
+    assert.deepEqual(await vmPairs(vm), operatorPairs, 'and their pairs are off the VM port');
+    assert.deepEqual(await macvlansInVm(vm), [], 'no macvlan device left in the VM');
+
+    await vm.docker('network', 'rm', pooledNet);
+    assert.deepEqual((await kuryrPortsOn(network.id)).map((p) => p.id), [], 'network rm drained the pool: no Kuryr port is left on the VM\'s network');
+    assert.deepEqual(await vmPairs(vm), operatorPairs);
+  });
+
   test('stopping the daemon and destroying the VMs leaves nothing behind', async (t) => {
     if (skipped(t)) return;
     // Containers an earlier failure left go while the daemon runs, so Kuryr deletes their ports.
-    await removeContainers(vm, [c1, overflow, ...parallelNames, ...killedNames]);
+    await removeContainers(vm, [c1, overflow, ...parallelNames, ...killedNames, ...pooledNames]);
     await vm.docker('network', 'rm', dockerNet).catch(() => undefined);
+    await vm.docker('network', 'rm', pooledNet).catch(() => undefined);
     await stopDaemon(badDaemon);
     await stopDaemon(daemon);
     assert.ok(daemon && !running(daemon), 'the nested daemon exited');

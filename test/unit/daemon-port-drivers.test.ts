@@ -21,8 +21,9 @@ describe('port drivers the daemon serves', () => {
     });
   }
 
-  it('refuses port pools inside a VM (nested), which it does not serve yet', () => {
-    assert.throws(() => refuseUnservedPortDriver({ defaultPortDriver: 'nested', vifPool: pools(true), neutron: neutron() }), configError('[vif_pool] enabled = True is not served with default_port_driver = nested'));
+  it('serves port pools on a host and inside a VM (nested), and refuses them for trunk subports (vlan), which it does not serve yet', () => {
+    assert.throws(() => refuseUnservedPortDriver({ defaultPortDriver: 'vlan', vifPool: pools(true), neutron: neutron() }), configError('[vif_pool] enabled = True is not served with default_port_driver = vlan'));
+    assert.doesNotThrow(() => refuseUnservedPortDriver({ defaultPortDriver: 'nested', vifPool: pools(true), neutron: neutron() }));
     assert.doesNotThrow(() => refuseUnservedPortDriver({ defaultPortDriver: 'veth', vifPool: pools(true), neutron: neutron() }));
   });
 
