@@ -2,7 +2,7 @@
  * The nested phase: containers inside a Nova VM, Kuryr's nested macvlan mode against Docker's own
  * macvlan driver, in one simulated VM (test/functional/nova-vm.ts: a namespace whose NIC is the tap of
  * a `compute:nova` port in the Linux bridge agent's bridge, with its own dockerd). This build's
- * kuryr-server runs inside it (test/functional/nested-daemon.ts: pools off, as a VM requires), so the
+ * kuryr-server runs inside it (test/functional/nested-daemon.ts, pools off: each run pays its port create), so the
  * phase measures this build whatever daemon the rest of the benchmark measures. Both networks are
  * macvlan children of the VM's eth0 on the VM's subnet: the Kuryr network is the subnet itself,
  * Docker's macvlan takes addresses above Neutron's allocation pool. The difference between them is
@@ -16,12 +16,10 @@ import { performance } from 'node:perf_hooks';
 import { DockerCli } from './docker-cli.js';
 import { debugLogCounter } from './neutron-requests.js';
 import { record, type BenchContext, type Series } from './phases.js';
-import { config, eventually, IMAGE, neutron } from '../test/functional/harness.js';
-import { freeCidr } from '../test/functional/free-subnets.js';
-import { NovaVm, VM_TAG } from '../test/functional/nova-vm.js';
-import { spawnNestedDaemon, stopDaemon, untilServing, type NestedDaemon } from '../test/functional/nested-daemon.js';
-import { DEVICE_OWNER, SUBNETPOOL_OWNED_TAG, subnetPoolName } from '../src/libnetwork/naming.js';
-import type { Creatable, Network, SecurityGroup, Subnet } from '../src/openstack/neutron-types.js';
+import { eventually, IMAGE, neutron } from '../test/functional/harness.js';
+import { NovaVm } from '../test/functional/nova-vm.js';
+import { createVmNetwork, removeVmNetwork, spawnNestedDaemon, stopDaemon, untilServing, type NestedDaemon, type VmNetwork } from '../test/functional/nested-daemon.js';
+import { DEVICE_OWNER } from '../src/libnetwork/naming.js';
 
 export const NESTED_MODES = ['nested', 'macvlan'] as const;
 export type NestedMode = (typeof NESTED_MODES)[number];
@@ -51,9 +49,7 @@ export interface NestedResults {
 
 /** What the phase created, in creation order; each is undefined until created. */
 interface Created {
-  network?: Network;
-  subnet?: Subnet;
-  group?: SecurityGroup;
+  net: Partial<VmNetwork>;
   vm?: NovaVm;
   daemon?: NestedDaemon;
   vmDocker?: DockerCli;
@@ -69,7 +65,7 @@ export async function nestedRuns(ctx: BenchContext): Promise<NestedResults> {
     setupMs: {},
     durationMs: 0,
   };
-  const created: Created = {};
+  const created: Created = { net: {} };
   try {
     await measure(ctx, created, results);
   } catch (err) {
@@ -94,18 +90,10 @@ async function measure(ctx: BenchContext, created: Created, results: NestedResul
     return { value, ms: performance.now() - started };
   };
 
-  const cidr = await freeCidr(4);
-  const prefix = cidr.replace(/\.0\/24$/, '');
-  const network = (created.network = await neutron.createNetwork({ name: `${docker.runId}-vmnet`, admin_state_up: true, tags: [VM_TAG] }));
-  // As the nested tests: addresses are configured, not leased; .200 and up stay outside Neutron's pool for Docker's macvlan.
-  const subnetBody = {
-    name: `${docker.runId}-vmsubnet`, network_id: network.id, ip_version: 4, cidr, gateway_ip: `${prefix}.1`, enable_dhcp: false,
-    allocation_pools: [{ start: `${prefix}.2`, end: `${prefix}.199` }],
-  } as Creatable<Subnet>;
-  created.subnet = await neutron.createSubnet(subnetBody);
-  // A group of its own (Neutron's default egress rules) keeps the VM's tap filters out of the churn
-  // of the project's default group, which other users' ports join and leave.
-  const group = (created.group = await neutron.createSecurityGroup({ name: `${docker.runId}-vmsg`, tags: [VM_TAG] }));
+  // Its own security group (Neutron's default egress rules) keeps the VM's tap filters out of the churn
+  // of the project's default group; .200 and up stay outside Neutron's pool for Docker's macvlan.
+  const { network, subnet, group, prefix } = await createVmNetwork(docker.runId, { icmp: false }, created.net);
+  const cidr = subnet.cidr;
 
   const booted = await step(`booting a simulated Nova VM on ${cidr}`, () => NovaVm.boot('bench', { network: network.id, securityGroups: [group.id] }));
   const vm = (created.vm = booted.value);
@@ -176,23 +164,11 @@ async function removeCreated(created: Created): Promise<string[]> {
   const attempt = async (what: string, action: () => Promise<unknown>) => {
     await action().catch((err: Error) => leftovers.push(`${what}: ${err.message.split('\n')[0]}`));
   };
-  const { network, subnet, group, vm, daemon, vmDocker } = created;
+  const { vm, daemon, vmDocker } = created;
   // While the daemon still runs, so that Kuryr deletes the containers' ports and pairs itself.
   if (vmDocker) leftovers.push(...(await vmDocker.removeEverything()));
   if (daemon) await attempt(`nested daemon ${daemon.driver}`, () => stopDaemon(daemon));
   if (vm) await attempt(`VM ${vm.ns}`, () => vm.destroy());
-  if (network) {
-    // What a failure left of Kuryr's: ports, and the subnet pool its IPAM made for the CIDR.
-    for (const port of await neutron.listPorts({ network_id: network.id, device_owner: DEVICE_OWNER }).catch(() => [])) {
-      await attempt(`port ${port.id}`, () => neutron.deletePort(port.id));
-    }
-    if (subnet) {
-      const pools = await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, subnet.cidr), tags: SUBNETPOOL_OWNED_TAG }).catch(() => []);
-      for (const pool of pools) await attempt(`subnet pool ${pool.id}`, () => neutron.deleteSubnetPool(pool.id));
-    }
-  }
-  if (group) await attempt(`security group ${group.id}`, () => neutron.deleteSecurityGroup(group.id));
-  // The subnet goes with its network.
-  if (network) await attempt(`network ${network.id}`, () => neutron.deleteNetwork(network.id));
+  leftovers.push(...(await removeVmNetwork(created.net)));
   return leftovers;
 }

@@ -106,7 +106,8 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     config,
     logger: logger.child({ component: 'driver' }),
     locks: new KeyedLock(),
-    pools: new PortPools(clients.neutron, config.vifPool, config.hostname, logger.child({ component: 'pools' }), host, ownerTag),
+    // A taker waits on the pool when it runs dry: a call that misses its deadline then names the pool.
+    pools: tracedDependency(new PortPools(clients.neutron, config.vifPool, config.hostname, logger.child({ component: 'pools' }), host, ownerTag), 'port pool'),
   };
   const protocol = new PluginProtocol(new KuryrNetworkDriver(ctx), new KuryrIpamDriver(ctx), logger.child({ component: 'libnetwork' }), {
     observe: metrics.observeDockerCall,

@@ -18,7 +18,6 @@ import {
 import { canonicalIp, cidrContains, firstFreeBlock, firstHost, ipVersion, parseCidr, type Cidr } from './cidr.js';
 import { blockPoolId, parsePoolId } from './pool-id.js';
 import { PortCreateBatcher } from './port-batcher.js';
-import { currentCall } from './protocol.js';
 import { isNeutronError } from '../openstack/errors.js';
 import { bindingHost, hostTags, type DriverContext } from './context.js';
 import { DEVICE_OWNER, madeByKuryr, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNETPOOL_OWNED_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, poolSettingsFromTags, subnetPoolName, vmPortTag } from './naming.js';
@@ -270,9 +269,7 @@ export class KuryrIpamDriver implements IpamDriver {
     const settings = await this.poolSettings(subnet.network_id);
     if (!(settings.enabled ?? this.ctx.config.vifPool.enabled)) return undefined;
     if (!pools.isFilling(subnet.network_id)) pools.enable(subnet.network_id, await state.networkSubnets(subnet.network_id), settings.min);
-    // Named as what the call waits on, should a refill outlast Docker's deadline.
-    const take = () => pools.take(subnet.network_id, subnet.id);
-    const port = await (currentCall()?.waitFor(`the port pool of network ${subnet.network_id}`, take) ?? take());
+    const port = await pools.take(subnet.network_id, subnet.id);
     if (port && mac) {
       const now = Date.now();
       for (const [m, e] of this.pooledByMac) if (now - e.at > POOLED_BY_MAC_MS) this.pooledByMac.delete(m);

@@ -37,6 +37,10 @@ interface NetworkPool {
   wakers: (() => void)[];
 }
 
+function emptyPool(networkId: string, subnets: Subnet[], min: number): NetworkPool {
+  return { networkId, subnets, free: [], min, waiting: 0, wakers: [] };
+}
+
 /**
  * Per (network, host) pools of pre-created Neutron ports, as kuryr-kubernetes had them. A pooled port
  * already holds its addresses and is tagged as pooled and as this host's; it is left unbound because
@@ -73,7 +77,7 @@ export class PortPools {
   async start(): Promise<void> {
     const ports = await this.freeInNeutron();
     for (const port of ports) {
-      const pool = this.pools.get(port.network_id) ?? { networkId: port.network_id, subnets: [], free: [], min: this.config.min, waiting: 0, wakers: [] };
+      const pool = this.pools.get(port.network_id) ?? emptyPool(port.network_id, [], this.config.min);
       pool.free.push(port);
       this.pools.set(port.network_id, pool);
     }
@@ -93,7 +97,7 @@ export class PortPools {
 
   /** Starts pooling a network's ports (CreateNetwork, or the first use after a restart). */
   enable(networkId: string, subnets: Subnet[], min = this.config.min): void {
-    const pool = this.pools.get(networkId) ?? { networkId, subnets, free: [], min, waiting: 0, wakers: [] };
+    const pool = this.pools.get(networkId) ?? emptyPool(networkId, subnets, min);
     pool.subnets = subnets;
     pool.min = min;
     this.pools.set(networkId, pool);

@@ -2,7 +2,7 @@
  * What functional tests share: the real Docker CLI, a Neutron client with Kuryr's own credentials
  * (read from the kuryr.conf the dev stack wrote), and helpers to wait for outcomes.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
@@ -162,4 +162,13 @@ export async function foreignHost(networkId: string, securityGroups: string[]): 
       await neutron.deletePort(port.id);
     },
   };
+}
+
+/** SIGTERM, then SIGKILL if it has not exited after `graceMs`; resolves once it has exited. */
+export async function terminate(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const killTimer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(killTimer);
 }

@@ -1,5 +1,5 @@
 /**
- * A nested Kuryr daemon for the functional tests and the benchmark: this build's kuryr-server started
+ * Fixtures of the nested tests and the benchmark. A nested Kuryr daemon: this build's kuryr-server started
  * inside a simulated Nova VM (nova-vm.ts) with `default_port_driver = nested` and macvlan children of
  * the VM's NIC. It runs in the VM's namespace (`vm.command`: its sysfs must be the VM's) and reaches
  * Keystone and Neutron over the VM's network (`vm.reachCloud()`), its socket in the VM dockerd's plugin
@@ -7,9 +7,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { CONFIG_FILES, eventually } from './harness.js';
-import type { CloudEndpoints, NovaVm } from './nova-vm.js';
+import { CONFIG_FILES, config, eventually, neutron, terminate } from './harness.js';
+import { freeCidr } from './free-subnets.js';
+import { kuryrGcIn } from './kuryr-gc.js';
+import { VM_TAG, type CloudEndpoints, type NovaVm } from './nova-vm.js';
 import { unixJson } from '../../src/cli/unix-http.js';
+import { DEVICE_OWNER, SUBNETPOOL_OWNED_TAG, subnetPoolName } from '../../src/libnetwork/naming.js';
+import type { Creatable, Network, SecurityGroup, Subnet } from '../../src/openstack/neutron-types.js';
 
 const SERVER = new URL('../../src/cli/kuryr-server.js', import.meta.url).pathname;
 
@@ -101,34 +105,14 @@ export async function untilServing(d: NestedDaemon, timeoutMs = 60_000): Promise
 /** SIGTERM (SIGKILL after 10 s), then removes its config file and socket. Idempotent. */
 export async function stopDaemon(d: NestedDaemon | undefined): Promise<void> {
   if (!d) return;
-  if (running(d)) {
-    const exited = new Promise((r) => d.child.once('exit', r));
-    d.child.kill('SIGTERM');
-    const killTimer = setTimeout(() => d.child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killTimer);
-  }
+  if (running(d)) await terminate(d.child);
   rmSync(d.configFile, { force: true });
   rmSync(d.socketPath, { force: true });
 }
 
-const KURYR_CLI = new URL('../../src/cli/kuryr.js', import.meta.url).pathname;
-
-/**
- * `kuryr gc` as an operator runs it inside the VM: the CLI of this build in the VM's namespace with the
- * nested daemon's config files. Its output lines, and its exit status (1: something could not be removed).
- */
-export async function nestedGc(vm: NovaVm, d: NestedDaemon, ...args: string[]): Promise<{ code: number; lines: string[] }> {
-  const files = [...CONFIG_FILES, d.configFile].flatMap((f) => ['--config-file', f]);
-  const [cmd, ...argv] = vm.command([process.execPath, KURYR_CLI, ...files, 'gc', ...args]);
-  const child = spawn(cmd!, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? -1)));
-  if (code !== 0 && code !== 1) throw new Error(`kuryr gc in ${vm.ns} exited ${code}: ${stderr.trim()}`);
-  return { code, lines: stdout.trim().split('\n').filter(Boolean) };
+/** `kuryr gc` as an operator runs it inside the VM: this build's CLI with the nested daemon's config files. */
+export function nestedGc(vm: NovaVm, d: NestedDaemon, ...args: string[]): Promise<{ code: number; lines: string[] }> {
+  return kuryrGcIn({ configFiles: [...CONFIG_FILES, d.configFile], inside: (cmd) => vm.command(cmd) }, ...args);
 }
 
 /** What a ping that ran until stopped saw: echoes out and back, and the runs of lost echoes. */
@@ -180,4 +164,55 @@ export function pingContinuously(vm: NovaVm, ip: string): ContinuousPing {
       return { transmitted, received: Number(summary[2]), summary: summary[0], gaps };
     },
   };
+}
+
+/** A Neutron network for simulated VMs and their nested containers, with what Kuryr may leave on it. */
+export interface VmNetwork {
+  network: Network;
+  /** No DHCP (the VMs' addresses are configured); .2–.199 for Neutron, .200 and up for hand-picked addresses. */
+  subnet: Subnet;
+  group: SecurityGroup;
+  /** The subnet's first three octets. */
+  prefix: string;
+}
+
+/**
+ * Creates the network, its subnet on a free /24 and a security group (allowing ICMP from anywhere with
+ * `icmp`), filling `made` as it goes so removeVmNetwork cleans up after a failure halfway.
+ */
+export async function createVmNetwork(name: string, opts: { icmp: boolean }, made: Partial<VmNetwork> = {}): Promise<VmNetwork> {
+  const cidr = await freeCidr(4);
+  const prefix = (made.prefix = cidr.replace(/\.0\/24$/, ''));
+  const network = (made.network = await neutron.createNetwork({ name: `${name}-vmnet`, admin_state_up: true, tags: [VM_TAG] }));
+  made.subnet = await neutron.createSubnet({
+    name: `${name}-vmsubnet`, network_id: network.id, ip_version: 4, cidr, gateway_ip: `${prefix}.1`, enable_dhcp: false,
+    allocation_pools: [{ start: `${prefix}.2`, end: `${prefix}.199` }],
+  } as Creatable<Subnet>);
+  made.group = await neutron.createSecurityGroup({ name: `${name}-vmsg`, tags: [VM_TAG] });
+  if (opts.icmp) await neutron.createSecurityGroupRules([{ security_group_id: made.group.id, direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' }]);
+  return made as VmNetwork;
+}
+
+/**
+ * Removes what createVmNetwork made and what Kuryr left on it (its ports, the subnet pool its IPAM
+ * made for the CIDR). Call once the VMs are gone. Never throws; answers what could not be removed.
+ */
+export async function removeVmNetwork(made: Partial<VmNetwork>): Promise<string[]> {
+  const leftovers: string[] = [];
+  const attempt = async (what: string, action: () => Promise<unknown>) => {
+    await action().catch((err: Error) => leftovers.push(`${what}: ${err.message.split('\n')[0]}`));
+  };
+  const { network, subnet, group } = made;
+  if (network) {
+    for (const port of await neutron.listPorts({ network_id: network.id, device_owner: DEVICE_OWNER }).catch(() => [])) {
+      await attempt(`port ${port.id}`, () => neutron.deletePort(port.id));
+    }
+  }
+  if (subnet) {
+    const pools = await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, subnet.cidr), tags: SUBNETPOOL_OWNED_TAG }).catch(() => []);
+    for (const pool of pools) await attempt(`subnet pool ${pool.id}`, () => neutron.deleteSubnetPool(pool.id));
+  }
+  if (group) await attempt(`security group ${group.id}`, () => neutron.deleteSecurityGroup(group.id));
+  if (network) await attempt(`network ${network.id}`, () => neutron.deleteNetwork(network.id));
+  return leftovers;
 }

@@ -19,9 +19,8 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { config, eventually, IMAGE, neutron, sh, uniq } from './harness.js';
-import { freeCidr } from './free-subnets.js';
 import { NovaVm, VM_TAG, type CloudEndpoints } from './nova-vm.js';
-import { daemonOutput, nestedGc, pingContinuously, running, spawnNestedDaemon, stopDaemon, untilServing, type ContinuousPing, type NestedDaemon } from './nested-daemon.js';
+import { createVmNetwork, daemonOutput, nestedGc, removeVmNetwork, pingContinuously, running, spawnNestedDaemon, stopDaemon, untilServing, type ContinuousPing, type NestedDaemon, type VmNetwork } from './nested-daemon.js';
 import { DEVICE_OWNER, existingNetworkTag, idTags, PORT_POOLED_TAG, SUBNETPOOL_OWNED_TAG, subnetPoolName, vmPortTag } from '../../src/libnetwork/naming.js';
 import type { AllowedAddressPair, Network, Port, SecurityGroup, Subnet, SubnetPool } from '../../src/openstack/neutron-types.js';
 
@@ -131,6 +130,8 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
   let subnet: Subnet;
   let group: SecurityGroup;
   let prefix = '';
+  /** What createVmNetwork made so far, for after() whatever failed. */
+  const made: Partial<VmNetwork> = {};
   let vm: NovaVm;
   let peer: NovaVm;
   let cloud: CloudEndpoints;
@@ -160,17 +161,8 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
   };
 
   before(async () => {
-    const cidr = await freeCidr(4);
-    prefix = cidr.replace(/\.0\/24$/, '');
-    network = await neutron.createNetwork({ name: `kt-nested-vmnet-${suffix}`, admin_state_up: true, tags: [VM_TAG] });
-    // As nova-vm.test.ts: no DHCP (the VMs' addresses are configured), .200+ outside the pool.
-    subnet = await neutron.createSubnet({
-      name: `kt-nested-subnet-${suffix}`, network_id: network.id, ip_version: 4, cidr, gateway_ip: `${prefix}.1`, enable_dhcp: false,
-      allocation_pools: [{ start: `${prefix}.2`, end: `${prefix}.199` }],
-    } as never);
     // ICMP from anywhere: a drop seen below is then the anti-spoofing's, not the security group's.
-    group = await neutron.createSecurityGroup({ name: `kt-nested-sg-${suffix}`, tags: [VM_TAG] });
-    await neutron.createSecurityGroupRules([{ security_group_id: group.id, direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' }]);
+    ({ network, subnet, group, prefix } = await createVmNetwork(`kt-nested-${suffix}`, { icmp: true }, made));
     [vm, peer] = await Promise.all([
       NovaVm.boot('nm', { network: network.id, securityGroups: [group.id] }),
       NovaVm.boot('np', { network: network.id, securityGroups: [group.id] }),
@@ -211,13 +203,8 @@ describe('nested Kuryr, macvlan mode: containers inside a Nova VM on the real da
     await stopDaemon(badDaemon).catch(() => undefined);
     await stopDaemon(daemon).catch(() => undefined);
     await Promise.all([vm?.destroy(), peer?.destroy()].map((p) => p?.catch(() => undefined)));
-    if (network) {
-      // What a failed run left of Kuryr's: its ports, and the subnet pool its IPAM made for the CIDR.
-      for (const port of await kuryrPortsOn(network.id).catch(() => [])) await neutron.deletePort(port.id).catch(() => undefined);
-      if (subnet) for (const pool of await kuryrPoolsFor(subnet.cidr).catch(() => [])) await neutron.deleteSubnetPool(pool.id).catch(() => undefined);
-    }
-    if (group) await neutron.deleteSecurityGroup(group.id).catch(() => undefined);
-    if (network) await neutron.deleteNetwork(network.id).catch(() => undefined);
+    // What a failed run left of Kuryr's goes with the network.
+    await removeVmNetwork(made);
     for (const line of figures) console.log(`# nested-macvlan figure: ${line}`);
   });
 

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { unixJson } from '../../src/cli/unix-http.js';
+import { terminate } from './harness.js';
 
 const SERVER = new URL('../../src/cli/kuryr-server.js', import.meta.url).pathname;
 const BASE_CONFIG = '/etc/kuryr/kuryr.conf';
@@ -113,13 +114,7 @@ export class PrivateDaemon {
   }
 
   async stop(): Promise<void> {
-    if (this.running) {
-      const exited = new Promise((r) => this.child.once('exit', r));
-      this.child.kill('SIGTERM');
-      const killTimer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killTimer);
-    }
+    if (this.running) await terminate(this.child);
     rmSync(this.configFile, { force: true });
   }
 }
