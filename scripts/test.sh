@@ -29,6 +29,18 @@ if [ -n "${KURYR_TEST_SHARED_ONLY:-}" ]; then export KURYR_STACK_SKIP_DAEMON=1; 
 bash scripts/stack.sh up
 echo "test.sh: stack ready in $(( $(date +%s) - started ))s"
 
+# Tools only the packaging tests use (root file systems for the plugin and the image, shell linting
+# of the devstack plugin, unit file checks), from Debian's packages; the stack's own are in stack.sh.
+TEST_PACKAGES=(mmdebstrap shellcheck systemd)
+missing=()
+for p in "${TEST_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+fi
+
 # node --test sorts the files it is given: the restarting files go to a second run after the first.
 shopt -s nullglob
 shared=(dist/test/unit/*.test.js)
