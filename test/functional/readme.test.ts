@@ -10,52 +10,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { idTags } from '../../src/libnetwork/naming.js';
+import { BLOCKS, README, RUN_ELSEWHERE, command, commands } from './readme-blocks.js';
 import { REPO, docker, neutron, removeQuietly } from './harness.js';
 
-interface CommandBlock {
-  /** The `##`/`###` heading the block is under. */
-  section: string;
-  /** 1-based line of the opening fence. */
-  line: number;
-  text: string;
-}
-
-/** Fences whose info string says "shell commands"; a bare ``` (the Layout tree) is not a command block. */
-const COMMAND_FENCE = /^```(sh|bash|shell|console)\s*$/;
-
-function commandBlocks(markdown: string): CommandBlock[] {
-  const blocks: CommandBlock[] = [];
-  let section = '';
-  let open: CommandBlock | undefined;
-  let inOtherFence = false;
-  markdown.split('\n').forEach((line, i) => {
-    if (open) {
-      if (line.startsWith('```')) {
-        blocks.push(open);
-        open = undefined;
-      } else open.text += `${line}\n`;
-    } else if (inOtherFence) {
-      if (line.startsWith('```')) inOtherFence = false;
-    } else if (COMMAND_FENCE.test(line)) {
-      open = { section, line: i + 1, text: '' };
-    } else if (line.startsWith('```')) {
-      inOtherFence = true;
-    } else if (/^#{2,3} /.test(line)) {
-      section = line.replace(/^#+ /, '').trim();
-    }
-  });
-  assert.equal(open, undefined, 'every command block of README.md is closed');
-  return blocks;
-}
-
-/** A line without its trailing comment and indentation. */
-const command = (line: string): string => line.replace(/\s+# .*$/, '').trim();
-
-/** A block's commands: comments and blank lines dropped. */
-const commands = (block: CommandBlock): string[] => block.text.split('\n').map(command).filter(Boolean);
-
-const README = readFileSync(`${REPO}README.md`, 'utf8');
-const BLOCKS = commandBlocks(README);
 const RUN_SECTION = 'Walk-through';
 const CHECKED_SECTION = 'The two commands';
 
@@ -111,7 +68,7 @@ class Session {
 }
 
 test('README.md: every command block is either run here or checked here', () => {
-  const unhandled = BLOCKS.filter((b) => b.section !== RUN_SECTION && b.section !== CHECKED_SECTION);
+  const unhandled = BLOCKS.filter((b) => b.section !== RUN_SECTION && b.section !== CHECKED_SECTION && !(b.section in RUN_ELSEWHERE));
   assert.deepEqual(
     unhandled.map((b) => `line ${b.line} (under "${b.section}"): ${b.text.split('\n')[0]}`),
     [],
@@ -119,6 +76,14 @@ test('README.md: every command block is either run here or checked here', () => 
   );
   assert.equal(BLOCKS.filter((b) => b.section === CHECKED_SECTION).length, 1);
   assert.ok(BLOCKS.filter((b) => b.section === RUN_SECTION).length >= 1);
+});
+
+test('README.md: each install section is run as written by the functional test that owns it', () => {
+  for (const [section, file] of Object.entries(RUN_ELSEWHERE)) {
+    assert.ok(BLOCKS.some((b) => b.section === section), `README.md has a command block under "${section}"`);
+    const source = readFileSync(`${REPO}test/functional/${file}`, 'utf8');
+    assert.ok(source.includes(`readmeCommands(${JSON.stringify(section).replace(/"/g, "'")})`), `${file} runs the README's "${section}" block (readmeCommands)`);
+  }
 });
 
 test('README.md "The two commands": what they run is what .ci/run and scripts/test.sh run', () => {
