@@ -45,84 +45,84 @@ const OSLO_LOG_IGNORED = [
   'logging_user_identity_format', 'default_log_levels', 'publish_errors', 'instance_format', 'instance_uuid_format',
   'rate_limit_interval', 'rate_limit_burst', 'rate_limit_except_level', 'fatal_deprecations', 'log_rotation_type',
   'max_logfile_count', 'max_logfile_size_mb', 'log_rotate_interval', 'log_rotate_interval_type',
-].map((n) => s(n, undefined, { ignored: 'oslo.log' }));
+].map((n) => s(n, undefined, { ignored: 'oslo.log', help: 'oslo.log option; Kuryr logs JSON lines to log_file or stderr, so it has no effect here.' }));
 
 export const DEFAULT_OPTS: readonly OptDef[] = [
   // Upstream's default is http://127.0.0.1:23750. Any local user, and any container in the host's
   // network namespace, can reach a TCP listener: the root-only unix socket is the default here.
   s('kuryr_uri', '', { envDefault: 'OS_KURYR_URI', help: 'URL Docker reaches the plugin on over TCP (empty: none; only the unix socket).' }),
-  s('capability_scope', 'local', { envDefault: 'CAPABILITY_SCOPE', choices: ['local', 'global'], normalize: (v) => v.trim().toLowerCase() }),
-  s('local_default_address_space', 'no_address_space'),
-  s('global_default_address_space', 'no_address_space'),
-  s('default_port_driver', 'kuryr_libnetwork.port_driver.drivers.veth'),
-  { name: 'enabled_port_drivers', kind: 'list', default: 'kuryr_libnetwork.port_driver.drivers.veth' },
-  b('process_external_connectivity', 'True'),
-  b('enable_ssl', 'False'),
-  s('ssl_cert_file', '/var/lib/kuryr/certs/cert.pem'),
-  s('ssl_key_file', '/var/lib/kuryr/certs/key.pem'),
+  s('capability_scope', 'local', { envDefault: 'CAPABILITY_SCOPE', choices: ['local', 'global'], normalize: (v) => v.trim().toLowerCase(), help: 'Scope Kuryr reports to Docker: local (a network lives on one host) or global (Docker creates it on every host; they share one Neutron network).' }),
+  s('local_default_address_space', 'no_address_space', { help: 'IPAM address space Docker gets for local-scope networks (Neutron has none).' }),
+  s('global_default_address_space', 'no_address_space', { help: 'IPAM address space Docker gets for global-scope networks (Neutron has none).' }),
+  s('default_port_driver', 'kuryr_libnetwork.port_driver.drivers.veth', { help: 'Port driver of new endpoints: veth (a host with a Neutron agent), nested or vlan (inside a Nova VM), bare or as kuryr_libnetwork.port_driver.drivers.<name>; sriov is refused at start.' }),
+  { name: 'enabled_port_drivers', kind: 'list', default: 'kuryr_libnetwork.port_driver.drivers.veth', help: 'Port drivers that may be used; must include default_port_driver.' },
+  b('process_external_connectivity', 'True', { help: 'Map exposed ports to a security group and published ports (-p) to floating IP port forwardings; False: EXPOSE is ignored and -p refused.' }),
+  b('enable_ssl', 'False', { help: 'Serve https on kuryr_uri (which must then be https://) with ssl_cert_file and ssl_key_file.' }),
+  s('ssl_cert_file', '/var/lib/kuryr/certs/cert.pem', { help: 'Certificate of the https listener (enable_ssl).' }),
+  s('ssl_key_file', '/var/lib/kuryr/certs/key.pem', { help: 'Private key of ssl_cert_file.' }),
   s('ssl_ca_file', undefined, { help: 'CA bundle; when set, Docker must present a client certificate.' }),
   { name: 'ssl_allowed_client_names', kind: 'list', default: '', help: 'With ssl_ca_file: the client certificate subject common names (CN) served; empty: any the CA signed.' },
-  s('subnetpool_name_prefix', 'kuryrPool'),
+  s('subnetpool_name_prefix', 'kuryrPool', { help: 'Neutron subnet pools Kuryr creates are named <prefix>-<cidr>.' }),
   s('bindir', undefined, { ignored: 'warn', help: 'Kuryr-TS plugs ports itself; it runs no binding scripts' }),
-  s('pybasedir', undefined, { ignored: 'silent' }),
-  s('deployment_type', 'baremetal', { ignored: 'silent' }),
+  s('pybasedir', undefined, { ignored: 'silent', help: "Upstream's Python module directory; unused." }),
+  s('deployment_type', 'baremetal', { ignored: 'silent', help: 'Upstream: baremetal or nested-containers; unused (default_port_driver decides).' }),
   s('port_driver', undefined, { ignored: 'warn', help: 'Deprecated and unused upstream; use default_port_driver.' }),
-  b('debug', 'False'),
-  s('log_file', undefined, { deprecatedNames: ['logfile'] }),
-  s('log_dir', undefined, { deprecatedNames: ['logdir'] }),
-  s('socket_path', '/run/docker/plugins/kuryr.sock'),
-  s('plugin_spec_dir', '/usr/lib/docker/plugins/kuryr'),
-  s('hostname'),
+  b('debug', 'False', { help: 'Log at debug level.' }),
+  s('log_file', undefined, { deprecatedNames: ['logfile'], help: 'Log to this file (relative to log_dir when that is set) instead of stderr.' }),
+  s('log_dir', undefined, { deprecatedNames: ['logdir'], help: 'Directory of log_file; alone, Kuryr logs to <log_dir>/kuryr-server.log.' }),
+  s('socket_path', '/run/docker/plugins/kuryr.sock', { help: 'Unix socket Docker discovers the plugin on, mode 0600 (the driver is named after the file: kuryr.sock is -d kuryr). Empty: none.' }),
+  s('plugin_spec_dir', '/usr/lib/docker/plugins/kuryr', { help: "Where the discovery file (.json) for kuryr_uri is written; the directory's name is the Docker driver name." }),
+  s('hostname', undefined, { help: "binding:host_id of the ports: the host name Neutron's agent knows this host by. Unset: this machine's host name." }),
   ...OSLO_LOG_IGNORED,
 ];
 
 /** keystoneauth plugin options; read from [neutron] or from the section `auth_section` names. */
 export const AUTH_OPTS: readonly OptDef[] = [
-  s('auth_type', undefined, { deprecatedNames: ['auth_plugin'] }),
-  s('auth_url'),
-  s('username', undefined, { deprecatedNames: ['user_name'] }),
-  s('user_id'),
-  s('password', undefined, { secret: true }),
-  s('user_domain_name'),
-  s('user_domain_id'),
-  s('project_name', undefined, { deprecatedNames: ['tenant_name'] }),
-  s('project_id', undefined, { deprecatedNames: ['tenant_id'] }),
-  s('project_domain_name'),
-  s('project_domain_id'),
-  s('domain_name'),
-  s('domain_id'),
-  s('default_domain_name'),
-  s('default_domain_id'),
-  s('system_scope'),
-  s('trust_id', undefined, { ignored: 'warn' }),
-  s('token', undefined, { secret: true }),
-  s('application_credential_id'),
-  s('application_credential_name'),
-  s('application_credential_secret', undefined, { secret: true }),
+  s('auth_type', undefined, { deprecatedNames: ['auth_plugin'], help: 'keystoneauth plugin: password (v3password), token (v3token), v3applicationcredential (applicationcredential).' }),
+  s('auth_url', undefined, { help: 'Keystone URL, e.g. http://controller:5000/v3.' }),
+  s('username', undefined, { deprecatedNames: ['user_name'], help: 'User Kuryr authenticates as.' }),
+  s('user_id', undefined, { help: 'ID of the user (instead of username).' }),
+  s('password', undefined, { secret: true, help: "The user's password." }),
+  s('user_domain_name', undefined, { help: "Name of the user's domain." }),
+  s('user_domain_id', undefined, { help: "ID of the user's domain." }),
+  s('project_name', undefined, { deprecatedNames: ['tenant_name'], help: 'Project Kuryr works in: its Neutron objects are created there.' }),
+  s('project_id', undefined, { deprecatedNames: ['tenant_id'], help: 'ID of the project (instead of project_name).' }),
+  s('project_domain_name', undefined, { help: "Name of the project's domain." }),
+  s('project_domain_id', undefined, { help: "ID of the project's domain." }),
+  s('domain_name', undefined, { help: 'Domain to scope the token to (instead of a project).' }),
+  s('domain_id', undefined, { help: 'ID of the domain to scope the token to.' }),
+  s('default_domain_name', undefined, { help: 'Domain name for the user and project when their own is not set.' }),
+  s('default_domain_id', undefined, { help: 'Domain ID for the user and project when their own is not set.' }),
+  s('system_scope', undefined, { help: 'System scope (e.g. all) instead of a project.' }),
+  s('trust_id', undefined, { ignored: 'warn', help: 'Keystone trusts are not supported' }),
+  s('token', undefined, { secret: true, help: 'Token, for token auth.' }),
+  s('application_credential_id', undefined, { help: 'Application credential ID (v3applicationcredential).' }),
+  s('application_credential_name', undefined, { help: 'Application credential name (with username or user_id).' }),
+  s('application_credential_secret', undefined, { secret: true, help: "The application credential's secret." }),
 ];
 
 export const NEUTRON_OPTS: readonly OptDef[] = [
   // kuryr-lib [neutron]
-  b('enable_dhcp', 'True'),
-  s('default_subnetpool_v4', 'kuryr'),
-  s('default_subnetpool_v6', 'kuryr6'),
-  b('vif_plugging_is_fatal', 'False'),
+  b('enable_dhcp', 'True', { help: 'enable_dhcp of the subnets Kuryr creates.' }),
+  s('default_subnetpool_v4', 'kuryr', { help: "Subnet pool IPv4 subnets come from when Docker names no subnet (the operator's; never deleted by Kuryr)." }),
+  s('default_subnetpool_v6', 'kuryr6', { help: "Subnet pool IPv6 subnets come from when Docker names no subnet (the operator's; never deleted by Kuryr)." }),
+  b('vif_plugging_is_fatal', 'False', { help: 'Fail the attach when the port is not ACTIVE within vif_plugging_timeout.' }),
   // Upstream: 0 waits forever. With vif_plugging_is_fatal, Kuryr uses VIF_PLUGGING_TIMEOUT_FATAL instead.
-  { name: 'vif_plugging_timeout', kind: 'int', default: '0', min: 0 },
-  s('region_name'),
-  s('endpoint_type', 'public', { choices: ['public', 'internal', 'admin'], normalize: normalizeInterface }),
-  s('endpoint_override'),
+  { name: 'vif_plugging_timeout', kind: 'int', default: '0', min: 0, help: 'Seconds to wait for the port to become ACTIVE (0: forever; with vif_plugging_is_fatal, 0 means 300).' },
+  s('region_name', undefined, { help: 'Region of the Neutron endpoint in the Keystone catalog.' }),
+  s('endpoint_type', 'public', { choices: ['public', 'internal', 'admin'], normalize: normalizeInterface, help: 'Catalog interface of the Neutron endpoint: public, internal or admin (publicURL etc. accepted).' }),
+  s('endpoint_override', undefined, { help: "Neutron URL to use instead of the catalog's." }),
   // keystoneauth session
-  s('cafile'),
-  s('certfile'),
-  s('keyfile'),
-  b('insecure', 'False'),
+  s('cafile', undefined, { help: 'CA bundle that verifies the https certificates of Keystone and Neutron.' }),
+  s('certfile', undefined, { help: 'Client certificate presented to Keystone and Neutron.' }),
+  s('keyfile', undefined, { help: 'Key of certfile.' }),
+  b('insecure', 'False', { help: 'Do not verify the https certificates of Keystone and Neutron.' }),
   // keystoneauth has no default timeout; Kuryr uses 15 s so a dead Neutron fails a Docker call
   // well within Docker's 30 s plugin timeout instead of hanging it.
-  { name: 'timeout', kind: 'int', default: '15', min: 1 },
-  b('collect_timing', 'False', { ignored: 'silent' }),
-  b('split_loggers', 'False', { ignored: 'silent' }),
-  s('auth_section'),
+  { name: 'timeout', kind: 'int', default: '15', min: 1, help: 'Seconds one Keystone or Neutron request may take.' },
+  b('collect_timing', 'False', { ignored: 'silent', help: 'keystoneauth session option; no effect here.' }),
+  b('split_loggers', 'False', { ignored: 'silent', help: 'keystoneauth session option; no effect here.' }),
+  s('auth_section', undefined, { help: 'Section the auth options are read from instead of [neutron] (e.g. keystone_authtoken).' }),
   // Kuryr-TS: project boundaries and load on Neutron.
   b('allow_other_projects', 'False', { help: "Let neutron.net.*, neutron.subnet.* and neutron.pool.* name other projects' objects (Kuryr's own project and shared ones otherwise)." }),
   b('allow_shared_networks', 'False', { help: 'Let -o neutron.net.shared=true create or adopt networks shared with every project.' }),
@@ -131,10 +131,10 @@ export const NEUTRON_OPTS: readonly OptDef[] = [
 ];
 
 export const BINDING_OPTS: readonly OptDef[] = [
-  s('veth_dst_prefix', 'eth'),
-  s('default_driver', 'kuryr.lib.binding.drivers.veth', { deprecatedNames: ['driver'] }),
-  { name: 'enabled_drivers', kind: 'list', default: 'kuryr.lib.binding.drivers.veth' },
-  s('link_iface', ''),
+  s('veth_dst_prefix', 'eth', { help: 'Name prefix of the interface inside the container (eth: eth0, eth1, ...).' }),
+  s('default_driver', 'kuryr.lib.binding.drivers.veth', { deprecatedNames: ['driver'], help: 'Binding driver: veth; with the nested port driver macvlan or ipvlan; with vlan: vlan (bare or as kuryr.lib.binding.drivers.<name>).' }),
+  { name: 'enabled_drivers', kind: 'list', default: 'kuryr.lib.binding.drivers.veth', help: 'Binding drivers that may be used (veth, macvlan, ipvlan, vlan, hw_veb); must include default_driver.' },
+  s('link_iface', '', { help: "The VM's interface (nested, vlan): its MAC finds the VM's Neutron port, and containers' devices are its children." }),
 ];
 
 /** Kuryr-TS additions: reconciliation, metrics and the bound on one Docker call. */
@@ -150,21 +150,21 @@ export const KURYR_OPTS: readonly OptDef[] = [
 
 /** How Kuryr reaches Docker's own API (container names for DNS, reconciliation). */
 export const DOCKER_OPTS: readonly OptDef[] = [
-  s('docker_host', 'unix:///var/run/docker.sock', { envDefault: 'DOCKER_HOST' }),
-  s('tls_ca_file'),
-  s('tls_cert_file'),
-  s('tls_key_file'),
-  b('tls_verify', 'True'),
+  s('docker_host', 'unix:///var/run/docker.sock', { envDefault: 'DOCKER_HOST', help: "Docker's API, read for DNS names and by kuryr gc: unix:///path or tcp://host:port." }),
+  s('tls_ca_file', undefined, { help: "CA that verifies dockerd's certificate (tcp:// docker_host)." }),
+  s('tls_cert_file', undefined, { help: 'Client certificate presented to dockerd (tcp:// docker_host).' }),
+  s('tls_key_file', undefined, { help: 'Key of tls_cert_file.' }),
+  b('tls_verify', 'True', { help: "Verify dockerd's certificate." }),
   b('set_dns_name', 'True', { help: "Set the Neutron port's dns_name from the container's host name." }),
 ];
 
 /** Port pools, named as kuryr-kubernetes names them. */
 export const VIF_POOL_OPTS: readonly OptDef[] = [
   b('enabled', 'False', { help: 'Pools on by default for every network (per network: -o kuryr.pool=true|false).' }),
-  { name: 'ports_pool_min', kind: 'int', default: '5', min: 0 },
+  { name: 'ports_pool_min', kind: 'int', default: '5', min: 0, help: 'Free ports kept ready per network and host.' },
   { name: 'ports_pool_max', kind: 'int', default: '0', min: 0, help: '0: no maximum.' },
-  { name: 'ports_pool_batch', kind: 'int', default: '10', min: 1 },
-  { name: 'ports_pool_update_frequency', kind: 'int', default: '20', min: 1 },
+  { name: 'ports_pool_batch', kind: 'int', default: '10', min: 1, help: 'Ports created per Neutron bulk request.' },
+  { name: 'ports_pool_update_frequency', kind: 'int', default: '20', min: 1, help: 'Seconds between refills.' },
 ];
 
 /** Published ports (`-p`) as Neutron floating IP port forwardings. */
