@@ -2,6 +2,7 @@
 /** kuryr: the operator's command line. */
 import { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
+import { configSample } from '../config/sample.js';
 import { silentLogger } from '../log.js';
 import { statusChecks } from './status.js';
 import { DEFAULT_GC_GRACE_SECONDS, gcCommand, type GcCommandOptions } from './gc.js';
@@ -48,6 +49,14 @@ program
   .action(async (cmdOpts: GcCommandOptions) => {
     const config = loadConfig(configArgs(program.opts()), process.env, { allowUnknownArgs: true });
     process.exitCode = await gcCommand(config, cmdOpts, (line) => process.stdout.write(`${line}\n`));
+  });
+
+const configCommand = program.command('config').description('kuryr.conf helpers');
+configCommand
+  .command('sample')
+  .description('print an annotated kuryr.conf with every option, its default and its help')
+  .action(() => {
+    process.stdout.write(configSample());
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
