@@ -47,7 +47,13 @@ export interface Daemon {
   pools: PortPools;
   /** Always collected (other parts register gauges); served only when metrics_listen is set. */
   metrics: Metrics;
-  listen(): Promise<string[]>;
+  /**
+   * Opens the listeners, then starts: `waitForCloud` (e.g. Neutron's extension probe), the VM
+   * port, the pools, gc. Docker's handshakes are answered from the moment the listeners are open
+   * (a managed plugin must answer them within seconds); other calls wait for the start. Resolves
+   * once started, with the addresses served.
+   */
+  listen(opts?: { waitForCloud?: () => Promise<void>; onListening?: (addresses: string[]) => void }): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -109,7 +115,12 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     // A taker waits on the pool when it runs dry: a call that misses its deadline then names the pool.
     pools: tracedDependency(new PortPools(clients.neutron, config.vifPool, config.hostname, logger.child({ component: 'pools' }), host, ownerTag), 'port pool'),
   };
-  const protocol = new PluginProtocol(new KuryrNetworkDriver(ctx), new KuryrIpamDriver(ctx), logger.child({ component: 'libnetwork' }), {
+  // Docker's capability handshakes are answered as soon as the listeners are open; the rest waits for the start.
+  let started: Promise<void> = new Promise(() => undefined);
+  const afterStart = () => started;
+  const net = heldUntilStarted(new KuryrNetworkDriver(ctx), afterStart, ['getCapabilities']);
+  const ipam = heldUntilStarted(new KuryrIpamDriver(ctx), afterStart, ['getCapabilities', 'getDefaultAddressSpaces']);
+  const protocol = new PluginProtocol(net, ipam, logger.child({ component: 'libnetwork' }), {
     observe: metrics.observeDockerCall,
     callTimeoutSeconds: config.callTimeout,
   });
@@ -123,14 +134,20 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
     server,
     metrics,
     pools: ctx.pools,
-    listen: async () => {
-      if (vmPort) {
-        const port = await vmPort.locate();
-        if (config.defaultPortDriver === 'vlan') VmTrunk.trunkOf(port, config.binding.linkIface);
-        logger.info({ vmPortId: port.id, networkId: port.network_id, linkIface: config.binding.linkIface, mode: config.binding.defaultDriver }, 'containers in this VM use its Neutron port');
-      }
-      await ctx.pools.start();
+    listen: async (opts = {}) => {
+      const start = async () => {
+        await opts.waitForCloud?.();
+        if (vmPort) {
+          const port = await vmPort.locate();
+          if (config.defaultPortDriver === 'vlan') VmTrunk.trunkOf(port, config.binding.linkIface);
+          logger.info({ vmPortId: port.id, networkId: port.network_id, linkIface: config.binding.linkIface, mode: config.binding.defaultDriver }, 'containers in this VM use its Neutron port');
+        }
+        await ctx.pools.start();
+      };
       const addresses = await listenAll(config, server, metricsServer);
+      opts.onListening?.(addresses);
+      started = start();
+      await started;
       if (config.gcOnStart || config.gcInterval > 0) {
         stopGc = scheduleGc({ config, neutron: clients.neutron, docker }, logger.child({ component: 'gc' }), { onStart: config.gcOnStart, intervalSeconds: config.gcInterval });
       }
@@ -146,6 +163,27 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
       await Promise.race([ctx.state.drainPending(), bound]);
     },
   };
+}
+
+/**
+ * A driver whose calls, but for the handshakes named, wait until the daemon has started. A managed
+ * plugin must answer Docker's capability calls within seconds of its start, whether or not
+ * Keystone and Neutron answer yet; a call needing them waits meanwhile (within call_timeout, and
+ * one that misses it names the start-up as what held it), and fails with the start's error.
+ */
+function heldUntilStarted<T extends object>(driver: T, started: () => Promise<void>, handshakes: readonly string[]): T {
+  return new Proxy(driver, {
+    get(obj, prop) {
+      const value: unknown = Reflect.get(obj, prop, obj);
+      if (typeof value !== 'function' || typeof prop !== 'string' || handshakes.includes(prop)) return value;
+      const fn = value as (...args: unknown[]) => unknown;
+      return async (...args: unknown[]) => {
+        const call = currentCall();
+        await (call ? call.waitFor('Kuryr start-up (Keystone and Neutron)', started) : started());
+        return fn.apply(obj, args);
+      };
+    },
+  });
 }
 
 /** The drivers' view of host binding: the binder's verbs and the names it gives devices. */

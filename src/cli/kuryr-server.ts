@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { formatServerArgsHelp, loadConfig } from '../config/index.js';
 import { KuryrError } from '../errors.js';
-import { createLogger } from '../log.js';
-import { buildDaemon, probeNeutron } from '../daemon.js';
+import { createLogger, type Logger } from '../log.js';
+import { buildDaemon, probeNeutron, type Daemon } from '../daemon.js';
 
 /** The version in Kuryr's package.json (the built file sits at `<outDir>/src/cli/`, the package root above `<outDir>`). */
 function packageVersion(): string {
@@ -27,7 +27,31 @@ async function main(): Promise<number> {
   for (const w of config.warnings ?? []) logger.warn(w);
   const daemon = buildDaemon(config, logger);
 
-  // Neutron may start after us (as on boot): wait for it, like upstream's startup check, but longer.
+  // Signals are handled from the start: as pid 1 (a managed plugin, a container) nothing else would.
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  // Listen first: Docker's handshakes need no cloud, and a managed plugin that does not answer
+  // them within seconds of its start fails `docker plugin enable`. Neutron may start after us
+  // (as on boot): wait for it, like upstream's startup check, but longer; other calls wait too.
+  const serving = daemon.listen({
+    onListening: (listening) => logger.info({ addresses: listening }, 'kuryr-server listening; waiting for Neutron'),
+    waitForCloud: () => waitForNeutron(daemon, logger),
+  });
+  const signal = await Promise.race([
+    stopped,
+    serving.then((addresses) => {
+      logger.info({ addresses, host: config.hostname, scope: config.capabilityScope }, 'kuryr-server serving');
+      return stopped;
+    }),
+  ]);
+  logger.info({ signal }, 'kuryr-server stopping');
+  await daemon.close();
+  return 0;
+}
+
+async function waitForNeutron(daemon: Daemon, logger: Logger): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       const { missingRequired, missingOptional } = await probeNeutron(daemon.clients.neutron);
@@ -35,7 +59,7 @@ async function main(): Promise<number> {
         throw new KuryrError('KURYR_ERR_CONFIG', `Neutron lacks extensions Kuryr requires: ${missingRequired.join(', ')}`);
       }
       if (missingOptional.length > 0) logger.warn({ missingOptional }, 'Neutron lacks optional extensions; the features using them are off');
-      break;
+      return;
     } catch (err) {
       if ((err instanceof KuryrError && err.code === 'KURYR_ERR_CONFIG') || attempt >= 10) throw err;
       const delay = Math.min(2 ** attempt, 30);
@@ -43,19 +67,6 @@ async function main(): Promise<number> {
       await new Promise((r) => setTimeout(r, delay * 1000));
     }
   }
-  const addresses = await daemon.listen();
-  logger.info({ addresses, host: config.hostname, scope: config.capabilityScope }, 'kuryr-server serving');
-
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'kuryr-server stopping');
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
-  await daemon.close();
-  return 0;
 }
 
 main().then(

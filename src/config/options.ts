@@ -67,12 +67,12 @@ export const DEFAULT_OPTS: readonly OptDef[] = [
   s('pybasedir', undefined, { ignored: 'silent', help: "Upstream's Python module directory; unused." }),
   s('deployment_type', 'baremetal', { ignored: 'silent', help: 'Upstream: baremetal or nested-containers; unused (default_port_driver decides).' }),
   s('port_driver', undefined, { ignored: 'warn', help: 'Deprecated and unused upstream; use default_port_driver.' }),
-  b('debug', 'False', { help: 'Log at debug level.' }),
+  b('debug', 'False', { envDefault: 'KURYR_DEBUG', help: 'Log at debug level.' }),
   s('log_file', undefined, { deprecatedNames: ['logfile'], help: 'Log to this file (relative to log_dir when that is set) instead of stderr.' }),
   s('log_dir', undefined, { deprecatedNames: ['logdir'], help: 'Directory of log_file; alone, Kuryr logs to <log_dir>/kuryr-server.log.' }),
   s('socket_path', '/run/docker/plugins/kuryr.sock', { help: 'Unix socket Docker discovers the plugin on, mode 0600 (the driver is named after the file: kuryr.sock is -d kuryr). Empty: none.' }),
   s('plugin_spec_dir', '/usr/lib/docker/plugins/kuryr', { help: "Where the discovery file (.json) for kuryr_uri is written; the directory's name is the Docker driver name." }),
-  s('hostname', undefined, { help: "binding:host_id of the ports: the host name Neutron's agent knows this host by. Unset: this machine's host name." }),
+  s('hostname', undefined, { envDefault: 'KURYR_HOSTNAME', help: "binding:host_id of the ports: the host name Neutron's agent knows this host by. Unset: this machine's host name." }),
   ...OSLO_LOG_IGNORED,
 ];
 
