@@ -23,6 +23,14 @@
 #   docker plugin set kuryr/libnetwork2:latest config.source=/etc/kuryr-other   # another config dir
 #   docker plugin set kuryr/libnetwork2:latest CAPABILITY_SCOPE=global KURYR_DEBUG=true KURYR_HOSTNAME=node-1
 #   docker plugin set kuryr/libnetwork2:latest docker-socket.source=/run/other-docker.sock
+# Upgrade (Docker takes a new version only from a registry, and only into a disabled plugin;
+# `disable -f` when networks use it: they, their endpoints and Neutron ports are kept):
+#   scripts/build-plugin.sh --name REGISTRY/kuryr/libnetwork2 --tag NEW && docker plugin push REGISTRY/kuryr/libnetwork2:NEW
+#   docker plugin disable -f kuryr/libnetwork2:latest
+#   docker plugin upgrade --grant-all-permissions kuryr/libnetwork2:latest REGISTRY/kuryr/libnetwork2:NEW
+#   docker plugin set kuryr/libnetwork2:latest config.source=...   # again: dockerd 20.10 starts the
+#       upgraded plugin with config.json's sources, whatever `docker plugin inspect` shows
+#   docker plugin enable kuryr/libnetwork2:latest
 # The variables give defaults for what kuryr.conf leaves unset (as upstream's OS_KURYR_URI and
 # CAPABILITY_SCOPE do): [DEFAULT] capability_scope, debug, hostname. Credentials are never plugin
 # settings (`docker plugin inspect` shows them to anyone who can run docker): they stay in kuryr.conf.
