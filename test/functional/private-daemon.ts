@@ -36,7 +36,7 @@ export class PrivateDaemon {
    * and resolves once it answers Plugin.Activate. `instance` tells apart the files (log, config) of
    * daemons serving the same driver name to different dockerds.
    */
-  static async start(name: string, overrides: ConfigOverrides = {}, where: { socketDir?: string; instance?: string } = {}): Promise<PrivateDaemon> {
+  static async start(name: string, overrides: ConfigOverrides = {}, where: { socketDir?: string; instance?: string; wrapper?: string[] } = {}): Promise<PrivateDaemon> {
     const socketPath = `${where.socketDir ?? '/run/docker/plugins'}/${name}.sock`;
     const fileName = where.instance ? `${name}-${where.instance}` : name;
     const logFile = `/var/log/kuryr/${fileName}.log`;
@@ -49,7 +49,9 @@ export class PrivateDaemon {
     writeFileSync(configFile, renderIni(sections), { mode: 0o600 });
     mkdirSync(dirname(logFile), { recursive: true });
     const out = openSync(`${logFile}.out`, 'a');
-    const child = spawn(process.execPath, [SERVER, '--config-file', BASE_CONFIG, '--config-file', configFile], {
+    // `wrapper`: a command that execs the daemon in its place (same pid), e.g. setpriv dropping capabilities.
+    const [file, ...args] = [...(where.wrapper ?? []), process.execPath, SERVER, '--config-file', BASE_CONFIG, '--config-file', configFile];
+    const child = spawn(file!, args, {
       stdio: ['ignore', out, out],
     });
     closeSync(out);

@@ -14,10 +14,10 @@ import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { findOpt } from '../../src/config/options.js';
+import { serviceSection, UNIT_DIR } from './systemd-unit-file.js';
 
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const UNIT_NAME = 'kuryr-libnetwork.service';
-const UNIT = join(REPO, 'packaging', 'systemd', UNIT_NAME);
+const UNIT = join(UNIT_DIR, UNIT_NAME);
 const SERVER_BIN = fileURLToPath(new URL('../../src/cli/kuryr-server.js', import.meta.url));
 const SYSTEM_UNITS = ['/usr/lib/systemd/system', '/lib/systemd/system'].find((d) => existsSync(join(d, 'multi-user.target')));
 const ANALYZE = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].find((p) => existsSync(p));
@@ -40,29 +40,7 @@ async function run(file: string, args: string[]): Promise<Run> {
   }
 }
 
-/** `[Service]` etc. → key → every value assigned (systemd allows repeats). */
-function parseUnit(text: string): Map<string, Map<string, string[]>> {
-  const out = new Map<string, Map<string, string[]>>();
-  let section: Map<string, string[]> | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
-    const header = /^\[(.+)\]$/.exec(line);
-    if (header) {
-      section = out.get(header[1]!) ?? new Map();
-      out.set(header[1]!, section);
-      continue;
-    }
-    const eq = line.indexOf('=');
-    assert.ok(section && eq > 0, `unit line outside a section or without "=": ${line}`);
-    const key = line.slice(0, eq).trim();
-    section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1).trim()]);
-  }
-  return out;
-}
-
-const unitText = readFileSync(UNIT, 'utf8');
-const service = parseUnit(unitText).get('Service') ?? new Map<string, string[]>();
+const service = serviceSection(UNIT_NAME);
 const one = (key: string) => {
   const v = service.get(key);
   assert.equal(v?.length, 1, `[Service] ${key} is set once`);
