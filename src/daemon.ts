@@ -53,7 +53,7 @@ export interface Daemon {
    * (a managed plugin must answer them within seconds); other calls wait for the start. Resolves
    * once started, with the addresses served.
    */
-  listen(opts?: { waitForCloud?: () => Promise<void>; onListening?: (addresses: string[]) => void }): Promise<string[]>;
+  listen(opts?: { waitForCloud?: () => Promise<void>; onListening?: (addresses: string[]) => void; activatedSocketFd?: number }): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -144,7 +144,7 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
         }
         await ctx.pools.start();
       };
-      const addresses = await listenAll(config, server, metricsServer);
+      const addresses = await listenAll(config, server, metricsServer, opts.activatedSocketFd);
       opts.onListening?.(addresses);
       started = start();
       await started;
@@ -218,7 +218,7 @@ function registerGauges(metrics: Metrics, pools: PortPools, state: NeutronState)
 }
 
 /** The plugin's listeners (unix socket, kuryr_uri) and the metrics listener; returns what they serve. */
-async function listenAll(config: KuryrConfig, server: PluginServer, metricsServer: MetricsServer): Promise<string[]> {
+async function listenAll(config: KuryrConfig, server: PluginServer, metricsServer: MetricsServer, activatedFd?: number): Promise<string[]> {
   // Config has refused a kuryr_uri whose scheme disagrees with enable_ssl: https is TLS, http is not.
   const addresses = await server.listen({
     socketPath: config.socketPath,
@@ -229,6 +229,7 @@ async function listenAll(config: KuryrConfig, server: PluginServer, metricsServe
     specDir: config.pluginSpecDir,
     pluginName: pluginNameForSpecDir(config.pluginSpecDir),
     dockerTls: config.dockerPluginTls,
+    ...(activatedFd === undefined ? {} : { activatedFd }),
   });
   if (config.metricsListen) {
     const bound = await metricsServer.listen(config.metricsListen);

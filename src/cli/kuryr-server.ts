@@ -5,6 +5,7 @@ import { formatServerArgsHelp, loadConfig } from '../config/index.js';
 import { KuryrError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { buildDaemon, probeNeutron, type Daemon } from '../daemon.js';
+import { activatedSocketFd } from '../libnetwork/socket-activation.js';
 
 /** The version in Kuryr's package.json (the built file sits at `<outDir>/src/cli/`, the package root above `<outDir>`). */
 function packageVersion(): string {
@@ -25,6 +26,8 @@ async function main(): Promise<number> {
   const config = loadConfig(argv, process.env, { binaryName: 'kuryr-server' });
   const logger = createLogger({ debug: config.debug, file: config.logFile, name: 'kuryr-server' });
   for (const w of config.warnings ?? []) logger.warn(w);
+  // Read before anything starts a child: the LISTEN_* variables are for this process only.
+  const socketFd = activatedSocketFd(process.env, process.pid, config.socketPath);
   const daemon = buildDaemon(config, logger);
 
   // Signals are handled from the start: as pid 1 (a managed plugin, a container) nothing else would.
@@ -38,6 +41,7 @@ async function main(): Promise<number> {
   const serving = daemon.listen({
     onListening: (listening) => logger.info({ addresses: listening }, 'kuryr-server listening; waiting for Neutron'),
     waitForCloud: () => waitForNeutron(daemon, logger),
+    ...(socketFd === undefined ? {} : { activatedSocketFd: socketFd }),
   });
   const signal = await Promise.race([
     stopped,

@@ -23,6 +23,8 @@ export interface ListenOptions {
   dockerTls?: DockerTlsFiles;
   /** Docker's spec file directories (default /etc/docker/plugins, /usr/lib/docker/plugins). */
   discoveryRoots?: readonly string[];
+  /** A listening socket at socketPath inherited from systemd (socket activation): served instead of binding one. */
+  activatedFd?: number;
 }
 
 function isLoopback(host: string): boolean {
@@ -209,6 +211,17 @@ async function listenOnSocket(app: FastifyInstance, socketPath: string): Promise
   }
 }
 
+async function listenOnFd(app: FastifyInstance, fd: number): Promise<void> {
+  await app.ready();
+  await new Promise<void>((resolve, reject) => {
+    app.server.once('error', reject);
+    app.server.listen({ fd }, () => {
+      app.server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
 export class PluginServer {
   private readonly apps: FastifyInstance[] = [];
   /** Our socket and its inode: node unlinks the path it bound (the staging one), not the renamed socket. */
@@ -223,7 +236,12 @@ export class PluginServer {
     if (opts.socketPath) {
       const app = await buildListener(this.protocol, this.logger);
       this.apps.push(app);
-      this.socket = { path: opts.socketPath, ino: await listenOnSocket(app, opts.socketPath) };
+      if (opts.activatedFd === undefined) {
+        this.socket = { path: opts.socketPath, ino: await listenOnSocket(app, opts.socketPath) };
+      } else {
+        // systemd's socket (its mode is SocketMode=): served, and left in place at close.
+        await listenOnFd(app, opts.activatedFd);
+      }
       addresses.push(`unix://${opts.socketPath}`);
     }
     if (opts.uri) {

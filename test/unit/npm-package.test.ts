@@ -45,8 +45,8 @@ describe('the npm package', () => {
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('holds the bins, the sample config, the systemd unit, LICENSE and README, and no sources, tests or source maps', () => {
-    for (const f of ['dist/src/cli/kuryr-server.js', 'dist/src/cli/kuryr.js', 'dist/src/daemon.js', 'etc/kuryr.conf.sample', 'packaging/systemd/kuryr-libnetwork.service', 'LICENSE', 'README.md', 'package.json']) {
+  it('holds the bins, the sample config, the systemd units, LICENSE and README, and no sources, tests or source maps', () => {
+    for (const f of ['dist/src/cli/kuryr-server.js', 'dist/src/cli/kuryr.js', 'dist/src/daemon.js', 'etc/kuryr.conf.sample', 'packaging/systemd/kuryr-libnetwork.service', 'packaging/systemd/kuryr-libnetwork.socket', 'LICENSE', 'README.md', 'package.json']) {
       assert.ok(files.includes(f), `${f} is in ${basename(tarball)}`);
     }
     const unexpected = files.filter((f) => !ALLOWED.some((re) => re.test(f)));

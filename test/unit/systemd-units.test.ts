@@ -1,14 +1,16 @@
 /**
- * packaging/systemd/kuryr-libnetwork.service as systemd reads it. This machine runs no systemd, so
- * the unit is checked offline: `systemd-analyze verify` and `security --offline` against a staged
- * root holding the system's own units, the unit as shipped, and the executables it names (kuryr-server
- * at the path the README's install command gives, staged as this build's real bin). What only a
- * running systemd shows (the sandbox applied, the daemon serving under it) is not tested here.
+ * packaging/systemd's units (kuryr-libnetwork.service and its optional .socket) as systemd reads
+ * them. This machine runs no systemd, so they are checked offline: `systemd-analyze verify` and
+ * `security --offline` against a staged root holding the system's own units, the units as shipped,
+ * and the executables they name (kuryr-server at the path the README's install command gives,
+ * staged as this build's real bin). The capabilities are exercised in
+ * functional/systemd-capabilities.test.ts, socket activation in socket-activation.test.ts; what only
+ * a running systemd shows (the mount sandbox applied, systemd itself activating the socket) is not.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +19,8 @@ import { findOpt } from '../../src/config/options.js';
 import { serviceSection, UNIT_DIR } from './systemd-unit-file.js';
 
 const UNIT_NAME = 'kuryr-libnetwork.service';
-const UNIT = join(UNIT_DIR, UNIT_NAME);
+/** Every unit shipped: the service and its (optional) socket. */
+const UNITS = readdirSync(UNIT_DIR).sort();
 const SERVER_BIN = fileURLToPath(new URL('../../src/cli/kuryr-server.js', import.meta.url));
 const SYSTEM_UNITS = ['/usr/lib/systemd/system', '/lib/systemd/system'].find((d) => existsSync(join(d, 'multi-user.target')));
 const ANALYZE = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].find((p) => existsSync(p));
@@ -77,7 +80,7 @@ describe('the systemd unit kuryr-libnetwork.service', () => {
       root = mkdtempSync(join(tmpdir(), 'kuryr-systemd-'));
       cpSync(SYSTEM_UNITS!, join(root, 'lib/systemd/system'), { recursive: true });
       mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
-      copyFileSync(UNIT, join(root, 'etc/systemd/system', UNIT_NAME));
+      for (const unit of UNITS) copyFileSync(join(UNIT_DIR, unit), join(root, 'etc/systemd/system', unit));
       for (const exe of executables()) {
         mkdirSync(join(root, dirname(exe)), { recursive: true });
         if (exe === '/usr/local/bin/kuryr-server') {
@@ -93,8 +96,12 @@ describe('the systemd unit kuryr-libnetwork.service', () => {
     });
     after(() => rmSync(root, { recursive: true, force: true }));
 
-    it('passes systemd-analyze verify with no warning (unknown keys and bad values are only warnings there)', async () => {
-      const r = await run(ANALYZE!, ['verify', `--root=${root}`, UNIT_NAME]);
+    it('ships the service and its socket unit', () => {
+      assert.deepEqual(UNITS, ['kuryr-libnetwork.service', 'kuryr-libnetwork.socket']);
+    });
+
+    it('passes systemd-analyze verify with no warning, both units (unknown keys and bad values are only warnings there)', async () => {
+      const r = await run(ANALYZE!, ['verify', `--root=${root}`, ...UNITS]);
       assert.equal(r.stderr, '');
       assert.equal(r.code, 0);
     });
