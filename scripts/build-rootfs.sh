@@ -51,6 +51,14 @@ base_tar() {
   fi
   command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: apt-get install -y mmdebstrap"
   mkdir -p "$CACHE"
+  # One build at a time (tests and helpers may ask at once); who waited finds the tar made.
+  exec 9>"$CACHE/.base.lock"
+  flock 9
+  if [ -f "$tar" ] && [ "${KURYR_ROOTFS_REFRESH:-0}" != 1 ]; then
+    exec 9>&-
+    echo "$tar"
+    return
+  fi
   log "building $tar (mmdebstrap --variant=$VARIANT $SUITE, about a minute)"
   local start=$SECONDS
   SOURCE_DATE_EPOCH=$EPOCH mmdebstrap --quiet --format=tar --variant="$VARIANT" --include="$INCLUDE" \
@@ -59,6 +67,7 @@ base_tar() {
     --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
     "$SUITE" "$tar.tmp" "$SOURCES" </dev/null
   mv "$tar.tmp" "$tar"
+  exec 9>&-
   log "built $tar ($(du -h "$tar" | cut -f1), $((SECONDS - start)) s)"
   echo "$tar"
 }
