@@ -340,6 +340,7 @@ export class KuryrIpamDriver implements IpamDriver {
 
   /** A pre-created port is adopted only when nobody owns it: never hijack a VM's or router's port. */
   private async adopt(port: Port, why: string, subnetId: string, mac: string | undefined): Promise<Port> {
+    if (this.isSwarmReservation(port)) return port;
     const owned = port.device_owner || port.device_id || port['binding:host_id'];
     if (owned && !port.tags.includes(PORT_EXISTING_TAG)) {
       throw conflict(`${why} belongs to ${await describePort(this.ctx, port)}; only unbound ports without an owner can be used for a container`);
@@ -352,6 +353,16 @@ export class KuryrIpamDriver implements IpamDriver {
     await this.ctx.neutron.replaceTags('ports', port.id, tags);
     this.rememberAdoption(port.id, subnetId, mac);
     return { ...port, tags };
+  }
+
+  /**
+   * Under Docker Swarm (global scope) the manager's Kuryr allocates every task's address (its
+   * RequestAddress makes an unclaimed port), and the host that runs the task then asks its own
+   * Kuryr for that very address: the unclaimed port Kuryr made for it is that request's. A port an
+   * endpoint holds (device_id), or a pooled one, is not.
+   */
+  private isSwarmReservation(port: Port): boolean {
+    return this.ctx.config.capabilityScope === 'global' && madeByKuryr(port) && port.device_id === '' && !port.tags.includes(PORT_POOLED_TAG);
   }
 
   private rememberAdoption(portId: string, subnetId: string, mac: string | undefined): void {

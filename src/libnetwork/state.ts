@@ -1,7 +1,10 @@
 import type { PlannedBinding } from '../binding/vif.js';
 import type { Neutron, Network, Port, Subnet, SubnetPool } from '../openstack/neutron-types.js';
-import { idTags } from './naming.js';
+import { idTags, SUBNETPOOL_OWNED_TAG } from './naming.js';
 import { parsePoolId } from './pool-id.js';
+
+/** A Neutron ID among a pool's tags: the subnet the pool was made for (ipam-driver kuryrPool). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What the network driver needs from the host binding layer. */
 export interface PortBinder {
@@ -187,7 +190,10 @@ export class NeutronState {
 
   /**
    * The subnet Docker's pool addresses come from: the subnet allocated from the pool, or an
-   * adopted subnet tagged with the pool ID (that tag tells overlapping CIDRs apart).
+   * adopted subnet tagged with the pool ID (that tag tells overlapping CIDRs apart), or the subnet
+   * a pool was made for (`neutron.subnet.*` in --ipam-opt; the pool carries the subnet's ID) before
+   * any CreateNetwork tagged it: Docker Swarm's manager asks for service VIPs and task addresses
+   * before any host has created the network.
    */
   async subnetOfPool(poolId: string): Promise<Subnet | undefined> {
     const cached = this.poolSubnets.get(poolId);
@@ -201,8 +207,16 @@ export class NeutronState {
     const fromPool = await this.neutron.listSubnets({ subnetpool_id: poolId });
     let subnet = fromPool.length === 1 ? fromPool[0] : undefined;
     if (!subnet) subnet = (await this.neutron.listSubnets({ tags: poolId }))[0] ?? fromPool[0];
+    if (!subnet) subnet = await this.namedSubnetOf(poolId);
     if (subnet) this.poolSubnets.set(poolId, subnet);
     return subnet;
+  }
+
+  private async namedSubnetOf(poolId: string): Promise<Subnet | undefined> {
+    const pool = await this.pool(poolId);
+    if (!pool?.tags.includes(SUBNETPOOL_OWNED_TAG)) return undefined;
+    const subnetId = pool.tags.find((t) => UUID.test(t));
+    return subnetId ? (await this.neutron.listSubnets({ id: subnetId }))[0] : undefined;
   }
 
   /** A Neutron network's subnets (Join reads gateways and routes from them). */

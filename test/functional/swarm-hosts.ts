@@ -20,11 +20,17 @@
  * `destroy` leaves the swarm on both hosts, stops the dockerds and removes namespaces, taps, data
  * roots (swarm state included), ports and the network; it is safe after any failure.
  */
-import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { eventually, neutron } from './harness.js';
-import { NovaVm } from './nova-vm.js';
-import { createVmNetwork, removeVmNetwork, type VmNetwork } from './nested-daemon.js';
+import { CONFIG_FILES, eventually, neutron, REPO, sh } from './harness.js';
+import { NovaVm, type CloudEndpoints } from './nova-vm.js';
+import { parseIni } from '../../src/config/ini.js';
+import { createVmNetwork, removeVmNetwork, type Ini, type VmNetwork } from './nested-daemon.js';
+
+/** The managed plugin as scripts/build-plugin.sh names it; Docker needs the tag in a driver name. */
+export const PLUGIN = 'kuryr/libnetwork2:latest';
+/** This build's compiled tree (holding src/), which build-plugin.sh lays into the plugin's rootfs. */
+const DIST = new URL('../..', import.meta.url).pathname;
 
 /** Swarm's ports between nodes (docs.docker.com, "Open protocols and ports between the hosts"). */
 const SWARM_PORTS = [
@@ -41,6 +47,8 @@ export interface SwarmNode {
   /** 'manager' or 'worker'. */
   role: string;
   vm: NovaVm;
+  /** The host's directory mounted as the plugin's /etc/kuryr (its kuryr.conf), once installed. */
+  configDir?: string;
   /** Swarm's node ID. */
   nodeId: string;
   docker(...args: string[]): Promise<string>;
@@ -51,6 +59,7 @@ export interface TaskContainer {
   node: SwarmNode;
   id: string;
   ip: string;
+  mac: string;
 }
 
 export class SwarmHosts {
@@ -130,14 +139,44 @@ export class SwarmHosts {
     this.timings['swarm init + join, both nodes Ready'] = Date.now() - started;
   }
 
+  /**
+   * The managed plugin on both hosts, enabled: built once by scripts/build-plugin.sh into the
+   * manager's dockerd (its plugin directory kept in a temporary directory) and created from that
+   * directory on the worker, as an operator without a registry copies a plugin to another node.
+   * Each host's plugin reads its own kuryr.conf (the `config` mount's source, set while disabled):
+   * the stack's options and credentials with nested mode on the VM's eth0, global scope, and
+   * Keystone and Neutron at the VM's gateway relay; its Docker is its own host's dockerd.
+   */
+  async installPlugin(extra: Ini = {}): Promise<void> {
+    let started = Date.now();
+    const cloud = await Promise.all(this.vms.map((vm) => vm.reachCloud()));
+    const dir = mkdtempSync('/var/tmp/kt-swarm-plugin-');
+    try {
+      await sh('env', [`DOCKER_HOST=${this.manager.vm.dockerHost}`, 'bash', `${REPO}scripts/build-plugin.sh`, '--dist', DIST, '--dir', `${dir}/plugin`], 900_000);
+      this.timings['plugin built and created on the manager'] = Date.now() - started;
+      started = Date.now();
+      await this.worker.docker('plugin', 'create', PLUGIN, `${dir}/plugin`);
+      this.timings['plugin created on the worker from the same directory'] = Date.now() - started;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    started = Date.now();
+    await Promise.all(this.nodes.map(async (node, i) => {
+      node.configDir = writeHostConfig(node.vm, cloud[i]!, extra);
+      await node.docker('plugin', 'set', PLUGIN, `config.source=${node.configDir}`, `docker-socket.source=${node.vm.dockerHost.replace('unix://', '')}`);
+      await node.docker('plugin', 'enable', PLUGIN);
+    }));
+    this.timings['plugin set and enabled on both hosts'] = Date.now() - started;
+  }
+
   /** The running containers of a service's tasks on each node, with their address on `network`. */
   async taskContainers(service: string, network: string): Promise<TaskContainer[]> {
     const found: TaskContainer[] = [];
     for (const node of this.nodes) {
       const ids = (await node.docker('ps', '-q', '--filter', `label=com.docker.swarm.service.name=${service}`)).split('\n').filter(Boolean);
       for (const id of ids) {
-        const ip = await node.docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, id);
-        found.push({ node, id, ip });
+        const [ip = '', mac = ''] = (await node.docker('inspect', '-f', `{{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}} {{.MacAddress}}{{end}}`, id)).split(' ');
+        found.push({ node, id, ip, mac });
       }
     }
     return found;
@@ -162,6 +201,8 @@ export class SwarmHosts {
     const leftovers: string[] = [];
     for (const vm of [...this.vms].reverse()) {
       await vm.docker('swarm', 'leave', '--force').catch(() => undefined);
+      // A plugin still enabled would be stopped by dockerd's shutdown too; disabling says so first.
+      await vm.docker('plugin', 'disable', '--force', PLUGIN).catch(() => undefined);
     }
     for (const vm of this.vms) await vm.destroy().catch((err: Error) => leftovers.push(`VM ${vm.ns}: ${err.message.split('\n')[0]}`));
     leftovers.push(...(await removeVmNetwork(this.made)));
@@ -175,4 +216,36 @@ export class SwarmHosts {
     }
     return leftovers;
   }
+}
+
+/**
+ * The host's kuryr.conf for its plugin, in a root-only directory under the VM's run directory
+ * (removed with the VM): the stack's options (credentials included: they stay on the host) with
+ * the nested host's options over them.
+ */
+function writeHostConfig(vm: NovaVm, cloud: CloudEndpoints, extra: Ini): string {
+  const dir = `/run/${vm.ns}/kuryr`;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const options: Ini = {};
+  for (const file of CONFIG_FILES) {
+    for (const [section, entries] of parseIni(readFileSync(file, 'utf8'), file).sections) {
+      options[section] = { ...options[section], ...Object.fromEntries([...entries].map(([k, e]) => [k, e.value])) };
+    }
+  }
+  const nested: Ini = {
+    DEFAULT: { capability_scope: 'global', default_port_driver: 'nested', enabled_port_drivers: 'nested', kuryr_uri: '', metrics_listen: '', debug: 'True' },
+    binding: { default_driver: 'macvlan', enabled_drivers: 'macvlan', link_iface: 'eth0' },
+    // No agent binds a nested container's port: it never turns ACTIVE.
+    neutron: { auth_url: cloud.authUrl, endpoint_override: cloud.neutronUrl, vif_plugging_is_fatal: 'False' },
+    vif_pool: { enabled: 'False' },
+  };
+  for (const layer of [nested, extra]) {
+    for (const [section, values] of Object.entries(layer)) options[section] = { ...options[section], ...values };
+  }
+  // A value of several lines continues on indented lines.
+  const text = Object.entries(options)
+    .map(([section, values]) => `[${section}]\n${Object.entries(values).map(([k, v]) => `${k} = ${v.replaceAll('\n', '\n  ')}`).join('\n')}\n`)
+    .join('\n');
+  writeFileSync(`${dir}/kuryr.conf`, text, { mode: 0o600 });
+  return dir;
 }

@@ -1,6 +1,6 @@
 import type { Port } from '../../openstack/neutron-types.js';
 import { bindingHost, hostTags } from '../context.js';
-import { DEVICE_OWNER, endpointPortName, idTags } from '../naming.js';
+import { DEVICE_OWNER, endpointPortName, idTags, vmPortTag } from '../naming.js';
 import type { ClaimRequest } from './types.js';
 
 /** True when Docker chose a MAC the port does not have yet. */
@@ -20,10 +20,16 @@ export function claimBody({ ctx, req, mac }: ClaimRequest, port: Port): Partial<
   return body;
 }
 
-/** Applies the claim, then adds the endpoint tags upstream kuryr-libnetwork finds its ports by. */
+/**
+ * Applies the claim, then adds the endpoint tags upstream kuryr-libnetwork finds its ports by. Inside
+ * a VM the port becomes this VM's: another VM's tag goes (under Docker Swarm the manager's Kuryr made
+ * the port, in its VM, for a task another VM runs).
+ */
 export async function recordClaim({ ctx, req }: ClaimRequest, port: Port, body: Partial<Port>): Promise<Port> {
   const updated = await ctx.neutron.updatePort(port.id, body);
-  const tags = await ctx.neutron.replaceTags('ports', updated.id, [...new Set([...updated.tags, ...idTags(req.EndpointID), ...hostTags(ctx)])]);
+  const own = hostTags(ctx);
+  const kept = own.length > 0 ? updated.tags.filter((t) => !t.startsWith(vmPortTag(''))) : updated.tags;
+  const tags = await ctx.neutron.replaceTags('ports', updated.id, [...new Set([...kept, ...idTags(req.EndpointID), ...own])]);
   const tagged = { ...updated, tags };
   ctx.state.updatePort(tagged);
   return tagged;

@@ -1,0 +1,121 @@
+/**
+ * Docker Swarm's calls to two hosts' Kuryr (global scope), in the order a real swarm made them
+ * (test/functional/swarm.test.ts, dockerd 20.10): the manager's allocator asks for the network's
+ * pool and gateway, AllocateNetwork, then for the service's VIP and every task's address, all
+ * before any host's CreateNetwork; the host running a task then asks its own Kuryr for the pool,
+ * the gateway, CreateNetwork, and the very address the manager allocated, and plugs it. The
+ * network names an existing Neutron subnet (-o and --ipam-opt neutron.subnet.name), as a swarm of
+ * Nova VMs uses their network's (a VM's Kuryr takes the VM port's network without neutron.net.*).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GATEWAY_ADDRESS_TYPE, OPT_MAC, OPT_REQUEST_ADDRESS_TYPE } from '../../src/libnetwork/api.js';
+import { recordClaim } from '../../src/libnetwork/claim/common.js';
+import type { ClaimRequest } from '../../src/libnetwork/claim/types.js';
+import type { DriverContext } from '../../src/libnetwork/context.js';
+import { DEVICE_OWNER, PORT_OWNED_TAG, vmPortTag } from '../../src/libnetwork/naming.js';
+import { KeyedLock, NeutronState } from '../../src/libnetwork/state.js';
+import { silentLogger } from '../../src/log.js';
+import { memoryNeutron } from './libnetwork-fakes.js';
+import { dockerId, PROJECT, testConfig, wire, type Wired } from './libnetwork-docker.js';
+
+const CIDR = '10.80.0.0/24';
+const SUBNET_NAME = 'vms-subnet';
+const NAMED = { 'neutron.subnet.name': SUBNET_NAME };
+/** -o: the network (inside a VM Kuryr takes the VM port's without it) and the subnet. */
+const DRIVER_OPTIONS = { 'neutron.net.name': 'vms', ...NAMED };
+
+function globalConfig() {
+  return { ...testConfig(), capabilityScope: 'global' } as ReturnType<typeof testConfig>;
+}
+
+/** Two hosts' Kuryr on one Neutron that holds the operator's network and subnet. */
+async function swarm(): Promise<{ manager: Wired; worker: Wired; subnetId: string }> {
+  const manager = wire(globalConfig());
+  const worker = wire(globalConfig(), { ...manager, host: manager.host });
+  const network = await manager.neutron.createNetwork({ name: 'vms' });
+  const subnet = await manager.neutron.createSubnet({ name: SUBNET_NAME, network_id: network.id, ip_version: 4, cidr: CIDR, gateway_ip: '10.80.0.1', project_id: PROJECT } as never);
+  return { manager, worker, subnetId: subnet.id };
+}
+
+const pool = (w: Wired) => w.ipam.requestPool({ AddressSpace: 'global_scope', Pool: CIDR, SubPool: '', Options: NAMED, V6: false });
+const gateway = (w: Wired, poolId: string, address = '') => w.ipam.requestAddress({ PoolID: poolId, Address: address, Options: { [OPT_REQUEST_ADDRESS_TYPE]: GATEWAY_ADDRESS_TYPE } });
+
+test('swarm: the manager allocates the VIP and task addresses before any CreateNetwork; the host running a task takes the port of its address, plugs it, and frees it', async () => {
+  const { manager, worker, subnetId } = await swarm();
+  const networkId = dockerId();
+
+  // The manager's allocator: pool, gateway, AllocateNetwork, VIP, one task's address.
+  const { PoolID: poolId } = await pool(manager);
+  const { Address: gw } = await gateway(manager, poolId);
+  assert.equal(gw, '10.80.0.1/24', 'the subnet\'s gateway');
+  await manager.net.allocateNetwork({ NetworkID: networkId, Options: DRIVER_OPTIONS, IPv4Data: [{ AddressSpace: 'global_scope', Pool: CIDR, Gateway: gw }], IPv6Data: [] });
+  const serial = { 'com.docker.network.ipam.serial': 'true' };
+  const { Address: vip } = await manager.ipam.requestAddress({ PoolID: poolId, Address: '', Options: serial });
+  const { Address: task } = await manager.ipam.requestAddress({ PoolID: poolId, Address: '', Options: serial });
+  const reserved = [...manager.ports.values()].filter((p) => p.device_owner === DEVICE_OWNER);
+  assert.equal(reserved.length, 2, 'an unclaimed Kuryr port holds each of the VIP and the task address');
+  assert.ok(reserved.every((p) => p.fixed_ips[0]!.subnet_id === subnetId && p.device_id === '' && p.tags.includes(PORT_OWNED_TAG)));
+
+  // The worker runs the task: its Kuryr gets the same pool, the gateway, the network, the task's address.
+  const { PoolID: workerPoolId } = await pool(worker);
+  assert.equal(workerPoolId, poolId, 'one pool for the network on every host');
+  await gateway(worker, poolId, '10.80.0.1');
+  await worker.net.createNetwork({ NetworkID: networkId, Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': DRIVER_OPTIONS }, IPv4Data: [{ AddressSpace: 'global_scope', Pool: CIDR, Gateway: gw }], IPv6Data: [] });
+  const ip = task.split('/')[0]!;
+  const mac = '02:42:0a:50:00:07';
+  const { Address: taken } = await worker.ipam.requestAddress({ PoolID: poolId, Address: ip, Options: { [OPT_MAC]: mac } });
+  assert.equal(taken, task, 'the address the manager allocated');
+  const endpointId = dockerId();
+  await worker.net.createEndpoint({ NetworkID: networkId, EndpointID: endpointId, Options: {}, Interface: { Address: taken, MacAddress: mac } });
+  await worker.settle();
+  const claimed = [...worker.ports.values()].filter((p) => p.device_owner === DEVICE_OWNER && p.fixed_ips[0]!.ip_address === ip);
+  assert.equal(claimed.length, 1, 'no second port for the address');
+  assert.equal(claimed[0]!.device_id, endpointId, 'the manager\'s port is the endpoint\'s');
+  assert.equal(claimed[0]!.mac_address, mac, 'with Docker\'s MAC');
+
+  // The task ends on the worker (its port goes), then the manager frees the address and the VIP.
+  await worker.net.deleteEndpoint({ NetworkID: networkId, EndpointID: endpointId });
+  await worker.ipam.releaseAddress({ PoolID: poolId, Address: ip });
+  await manager.ipam.releaseAddress({ PoolID: poolId, Address: ip });
+  await manager.ipam.releaseAddress({ PoolID: poolId, Address: vip.split('/')[0]! });
+  assert.deepEqual([...manager.ports.values()].filter((p) => p.device_owner === DEVICE_OWNER), [], 'no Kuryr port is left');
+});
+
+test('local scope: an address held by another Kuryr port is still refused (only swarm\'s reservations are handed over)', async () => {
+  const w = wire(testConfig());
+  const network = await w.neutron.createNetwork({ name: 'vms' });
+  await w.neutron.createSubnet({ name: SUBNET_NAME, network_id: network.id, ip_version: 4, cidr: CIDR, gateway_ip: '10.80.0.1', project_id: PROJECT } as never);
+  const { PoolID: poolId } = await w.ipam.requestPool({ AddressSpace: 'local_scope', Pool: CIDR, SubPool: '', Options: NAMED, V6: false });
+  const { Address: first } = await w.ipam.requestAddress({ PoolID: poolId, Address: '', Options: {} });
+  await assert.rejects(w.ipam.requestAddress({ PoolID: poolId, Address: first.split('/')[0]!, Options: {} }), /only unbound ports without an owner can be used/);
+});
+
+test('global scope: an address whose Kuryr port serves an endpoint is refused', async () => {
+  const { manager } = await swarm();
+  const networkId = dockerId();
+  const { PoolID: poolId } = await pool(manager);
+  const { Address: gw } = await gateway(manager, poolId);
+  await manager.net.createNetwork({ NetworkID: networkId, Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': DRIVER_OPTIONS }, IPv4Data: [{ AddressSpace: 'global_scope', Pool: CIDR, Gateway: gw }], IPv6Data: [] });
+  const { Address: address } = await manager.ipam.requestAddress({ PoolID: poolId, Address: '', Options: {} });
+  await manager.net.createEndpoint({ NetworkID: networkId, EndpointID: dockerId(), Options: {}, Interface: { Address: address } });
+  await manager.settle();
+  await assert.rejects(manager.ipam.requestAddress({ PoolID: poolId, Address: address.split('/')[0]!, Options: {} }), /only unbound ports without an owner can be used/);
+});
+
+test('inside a VM, claiming a port another VM\'s Kuryr made (a swarm task\'s address) makes it this VM\'s: the other VM\'s tag goes', async () => {
+  const { neutron } = memoryNeutron();
+  const network = await neutron.createNetwork({ name: 'vms' });
+  const port = await neutron.createPort({ network_id: network.id, device_owner: DEVICE_OWNER, tags: [PORT_OWNED_TAG, vmPortTag('vm-manager')] });
+  const ctx = {
+    neutron, config: globalConfig(), logger: silentLogger, locks: new KeyedLock(),
+    state: new NeutronState(neutron, { hostname: 'vm', projectId: async () => PROJECT }),
+    vmPort: { port: { id: 'vm-worker' } },
+  } as unknown as DriverContext;
+  const endpointId = dockerId();
+  const r = { ctx, req: { NetworkID: dockerId(), EndpointID: endpointId, Options: {}, Interface: {} }, net: network, addresses: [], rollback: [] } as unknown as ClaimRequest;
+  const claimed = await recordClaim(r, port, { device_id: endpointId });
+  assert.ok(claimed.tags.includes(vmPortTag('vm-worker')), 'this VM\'s tag');
+  assert.ok(!claimed.tags.includes(vmPortTag('vm-manager')), 'not the other VM\'s');
+  assert.ok(claimed.tags.includes(PORT_OWNED_TAG));
+});
