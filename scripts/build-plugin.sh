@@ -11,6 +11,8 @@
 #     --dist   TypeScript output holding src/ (default dist: `npm run build`)
 #     --dir    also leave the plugin directory (config.json + rootfs/) here, e.g. for
 #              `docker plugin upgrade`; default: a temporary directory, removed
+#     --config DIR  the host directory mounted read-only as the plugin's /etc/kuryr (default
+#              /etc/kuryr; later: docker plugin set NAME:TAG config.source=DIR while disabled)
 #     --enable `docker plugin enable` it after creating it
 #   An existing plugin NAME:TAG is refused (disable and `docker plugin rm` it first, or upgrade).
 #   Prints NAME:TAG.
@@ -43,6 +45,7 @@ TAG=latest
 DIST=""
 DIR=""
 ENABLE=0
+CONFIG=""
 
 die() { echo "build-plugin: $*" >&2; exit 1; }
 
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
     --tag) TAG="$2"; shift 2 ;;
     --dist) DIST="$2"; shift 2 ;;
     --dir) DIR="$2"; shift 2 ;;
+    --config) CONFIG="$2"; shift 2 ;;
     --enable) ENABLE=1; shift ;;
     *) die "unknown argument $1 (see the header of $0)" ;;
   esac
@@ -83,6 +87,10 @@ echo "build-plugin: $work ready in $((SECONDS - start)) s ($(du -sh "$work/rootf
 
 "$DOCKER" plugin create "$REF" "$work" >/dev/null
 echo "build-plugin: created $REF in $((SECONDS - start)) s" >&2
+if [ -n "$CONFIG" ]; then
+  [ -f "$CONFIG/kuryr.conf" ] || die "no kuryr.conf in $CONFIG"
+  "$DOCKER" plugin set "$REF" "config.source=$(cd "$CONFIG" && pwd)"
+fi
 if [ "$ENABLE" = 1 ]; then
   "$DOCKER" plugin enable "$REF" >/dev/null
   echo "build-plugin: enabled $REF" >&2

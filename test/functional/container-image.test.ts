@@ -8,13 +8,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_FILES, config, docker, dockerNetworkId, eventually, IMAGE, neutron, REPO, sh, uniq } from './harness.js';
 import { freePrefix } from './free-subnets.js';
 import { unixJson } from '../../src/cli/unix-http.js';
+import { BLOCKS, readmeCommands } from './readme-blocks.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 
 const suffix = uniq();
@@ -30,6 +31,33 @@ const containers = [`img-a-${suffix}`, `img-b-${suffix}`];
 const DIST = fileURLToPath(new URL('../..', import.meta.url));
 const PREFIX = await freePrefix();
 
+const INSTALL_SECTION = 'Run as a container image';
+/** What the section holds (proposed to the README): used until it is there. */
+const PROPOSED_INSTALL = [
+  'bash scripts/build-image.sh',
+  'install -d -o 42480 -g 42480 -m 700 /run/docker/plugins/kuryr',
+  'docker run -d --name kuryr-libnetwork --restart unless-stopped --net host --cap-drop ALL --cap-add NET_ADMIN -v /etc/kuryr:/etc/kuryr:ro -v /run/docker/plugins/kuryr:/run/docker/plugins/kuryr -v /run/docker.sock:/var/run/docker.sock --group-add "$(stat -c %g /run/docker.sock)" kuryr/libnetwork:latest',
+];
+
+/**
+ * The README's commands as written, but for the names this test must not share with the stack
+ * (its daemon is the driver `kuryr`) or other runs: image tag, this build's output, container
+ * name, socket directory, config directory (a copy of the stack's, owned by the image's user).
+ */
+function installCommands(): string[] {
+  const written = BLOCKS.some((b) => b.section === INSTALL_SECTION) ? readmeCommands('Run as a container image') : PROPOSED_INSTALL;
+  return written.map((line) => {
+    let out = line
+      .replaceAll('kuryr/libnetwork:latest', image)
+      .replaceAll('--name kuryr-libnetwork ', `--name ${DAEMON} `)
+      .replaceAll('/run/docker/plugins/kuryr', SOCKET_DIR)
+      .replaceAll('/etc/kuryr:/etc/kuryr', `${confDir}:/etc/kuryr`)
+      .replaceAll('--restart unless-stopped ', '');
+    if (/^bash scripts\/build-image\.sh( |$)/.test(out)) out += ` --tag ${TAG} --dist ${DIST}`;
+    return out;
+  });
+}
+
 let skipReason = '';
 let image = '';
 let confDir = '';
@@ -44,9 +72,10 @@ function probe(): string {
 function writeConfig(): string {
   const dir = mkdtempSync(join(tmpdir(), 'kuryr-image-conf-'));
   const conf = CONFIG_FILES.map((f) => readFileSync(f, 'utf8')).join('\n');
-  writeFileSync(join(dir, 'kuryr.conf'), conf.replace(/^(metrics_listen|log_file|log_dir)\s*=.*$/gm, ''), { mode: 0o600 });
-  writeFileSync(join(dir, 'test.conf'), `[DEFAULT]\nsocket_path = ${SOCKET}\n`, { mode: 0o600 });
-  for (const p of [dir, join(dir, 'kuryr.conf'), join(dir, 'test.conf')]) chownSync(p, KURYR_UID, KURYR_UID);
+  const ours = conf.replace(/^(metrics_listen|log_file|log_dir|socket_path)\s*=.*$/gm, '').replace(/^\[DEFAULT\]\s*$/m, `[DEFAULT]\nsocket_path = ${SOCKET}`);
+  assert.ok(ours.includes(`socket_path = ${SOCKET}`), `${CONFIG_FILES.join(', ')} has a [DEFAULT] section`);
+  writeFileSync(join(dir, 'kuryr.conf'), ours, { mode: 0o600 });
+  for (const p of [dir, join(dir, 'kuryr.conf')]) chownSync(p, KURYR_UID, KURYR_UID);
   return dir;
 }
 
@@ -63,19 +92,11 @@ describe('Kuryr as a container image', () => {
   before(async () => {
     skipReason = probe();
     if (skipReason) return;
-    const started = Date.now();
-    image = await sh('bash', [join(REPO, 'scripts/build-image.sh'), '--tag', TAG, '--dist', DIST], 600_000);
-    console.log(`# built ${image} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    image = `kuryr/libnetwork:${TAG}`;
     confDir = writeConfig();
-    mkdirSync(SOCKET_DIR, { mode: 0o700 });
-    chownSync(SOCKET_DIR, KURYR_UID, KURYR_UID);
-    const dockerGroup = String(statSync('/run/docker.sock').gid);
-    await docker(
-      'run', '-d', '--name', DAEMON, '--net', 'host', '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN',
-      '-v', `${confDir}:/etc/kuryr:ro`, '-v', `${SOCKET_DIR}:${SOCKET_DIR}`,
-      '-v', '/run/docker.sock:/var/run/docker.sock', '--group-add', dockerGroup,
-      image, '--config-file', '/opt/kuryr/container.conf', '--config-file', '/etc/kuryr/kuryr.conf', '--config-file', '/etc/kuryr/test.conf',
-    );
+    const started = Date.now();
+    for (const line of installCommands()) await sh('bash', ['-c', `cd ${REPO} && ${line}`], 600_000);
+    console.log(`# built and started ${image} (README: ${INSTALL_SECTION}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     await eventually(`the image's daemon to answer on ${SOCKET}`, async () => ((await unixJson(SOCKET, 'POST', '/Plugin.Activate')).status === 200 ? true : undefined), 60_000, 500);
     // It answers Docker's handshakes at once, and serves the rest once Neutron has answered.
     await eventually("the image's daemon to log that it serves", async () => (/kuryr-server serving/.test(await daemonLogs()) ? true : undefined), 120_000, 500);
