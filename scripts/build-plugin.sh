@@ -4,7 +4,7 @@
 # 12 minbase + iproute2 + the host's Node 20 + this project), config.json is packaging/plugin/'s.
 #
 # Usage:
-#   scripts/build-plugin.sh [--name NAME] [--tag TAG] [--dist DIST] [--dir DIR] [--enable]
+#   scripts/build-plugin.sh [--name NAME] [--tag TAG] [--dist DIST] [--dir DIR] [--config DIR] [--enable]
 #     --name   plugin name (default kuryr/libnetwork2)
 #     --tag    plugin tag (default latest); the driver name is NAME:TAG, always with its tag:
 #              `docker network create -d kuryr/libnetwork2:latest --ipam-driver kuryr/libnetwork2:latest`
@@ -20,8 +20,9 @@
 # Configuration stays on the host: the plugin reads the host's /etc/kuryr/kuryr.conf (mounted
 # read-only) and then /opt/kuryr/plugin.conf from its rootfs, which fixes what Docker dictates:
 # the socket (/run/docker/plugins/kuryr-libnetwork.sock inside the plugin, so no clash with a
-# legacy `kuryr` daemon's kuryr.sock), no discovery file, logs to stdout (dockerd's log, tagged
-# plugin=<id>). While the plugin is disabled:
+# legacy `kuryr` daemon's kuryr.sock), no discovery file, no log file: the plugin's output goes
+# to dockerd's log, tagged plugin=<id>. The plugin shares the host's network: a metrics_listen
+# another daemon on the host holds makes it fail to start. While the plugin is disabled:
 #   docker plugin set kuryr/libnetwork2:latest config.source=/etc/kuryr-other   # another config dir
 #   docker plugin set kuryr/libnetwork2:latest CAPABILITY_SCOPE=global KURYR_DEBUG=true KURYR_HOSTNAME=node-1
 #   docker plugin set kuryr/libnetwork2:latest docker-socket.source=/run/other-docker.sock

@@ -34,9 +34,10 @@ const PREFIX = await freePrefix();
 const INSTALL_SECTION = 'Run as a container image';
 /** What the section holds (proposed to the README): used until it is there. */
 const PROPOSED_INSTALL = [
-  'bash scripts/build-image.sh',
-  'install -d -o 42480 -g 42480 -m 700 /run/docker/plugins/kuryr',
-  'docker run -d --name kuryr-libnetwork --restart unless-stopped --net host --cap-drop ALL --cap-add NET_ADMIN -v /etc/kuryr:/etc/kuryr:ro -v /run/docker/plugins/kuryr:/run/docker/plugins/kuryr -v /run/docker.sock:/var/run/docker.sock --group-add "$(stat -c %g /run/docker.sock)" kuryr/libnetwork:latest',
+  'bash scripts/build-image.sh && install -d -o 42480 -g 42480 -m 700 /run/docker/plugins/kuryr && ' +
+    'docker run -d --name kuryr-libnetwork --restart unless-stopped --net host --cap-drop ALL --cap-add NET_ADMIN ' +
+    '-v /etc/kuryr:/etc/kuryr:ro -v /run/docker/plugins/kuryr:/run/docker/plugins/kuryr ' +
+    '-v /run/docker.sock:/var/run/docker.sock --group-add "$(stat -c %g /run/docker.sock)" kuryr/libnetwork:latest',
 ];
 
 /**
@@ -47,14 +48,13 @@ const PROPOSED_INSTALL = [
 function installCommands(): string[] {
   const written = BLOCKS.some((b) => b.section === INSTALL_SECTION) ? readmeCommands('Run as a container image') : PROPOSED_INSTALL;
   return written.map((line) => {
-    let out = line
+    const out = line
       .replaceAll('kuryr/libnetwork:latest', image)
       .replaceAll('--name kuryr-libnetwork ', `--name ${DAEMON} `)
       .replaceAll('/run/docker/plugins/kuryr', SOCKET_DIR)
       .replaceAll('/etc/kuryr:/etc/kuryr', `${confDir}:/etc/kuryr`)
       .replaceAll('--restart unless-stopped ', '');
-    if (/^bash scripts\/build-image\.sh( |$)/.test(out)) out += ` --tag ${TAG} --dist ${DIST}`;
-    return out;
+    return out.replace(/\bscripts\/build-image\.sh\b/, `scripts/build-image.sh --tag ${TAG} --dist ${DIST}`);
   });
 }
 

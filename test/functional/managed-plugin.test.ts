@@ -43,8 +43,8 @@ function installCommands(): string[] {
   const written = BLOCKS.some((b) => b.section === INSTALL_SECTION) ? readmeCommands('Install as a Docker managed plugin') : PROPOSED_INSTALL;
   return written.map((line) => {
     assert.match(line, /^bash scripts\/build-plugin\.sh( |$)/, `${INSTALL_SECTION}: this test knows how to run only scripts/build-plugin.sh, not: ${line}`);
-    // Later options win: a tag of its own, this build's output, the test's config directory.
-    return `${line} --tag ${TAG} --dist ${DIST} --config ${confDir}`;
+    assert.doesNotMatch(line, /--(tag|dist|config)\b/, `${INSTALL_SECTION}: the test sets --tag, --dist and --config itself`);
+    return line.replace('scripts/build-plugin.sh', `scripts/build-plugin.sh --tag ${TAG} --dist ${DIST} --config ${confDir}`);
   });
 }
 
