@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { CONFIG_FILES, config, docker, dockerNetworkId, eventually, IMAGE, neutron, REPO, sh, uniq } from './harness.js';
 import { freePrefix } from './free-subnets.js';
 import { unixJson } from '../../src/cli/unix-http.js';
-import { BLOCKS, readmeCommands } from './readme-blocks.js';
+import { readmeCommands } from './readme-blocks.js';
 import { idTags } from '../../src/libnetwork/naming.js';
 
 const suffix = uniq();
@@ -32,13 +32,6 @@ const DIST = fileURLToPath(new URL('../..', import.meta.url));
 const PREFIX = await freePrefix();
 
 const INSTALL_SECTION = 'Run as a container image';
-/** What the section holds (proposed to the README): used until it is there. */
-const PROPOSED_INSTALL = [
-  'bash scripts/build-image.sh && install -d -o 42480 -g 42480 -m 700 /run/docker/plugins/kuryr && ' +
-    'docker run -d --name kuryr-libnetwork --restart unless-stopped --net host --cap-drop ALL --cap-add NET_ADMIN ' +
-    '-v /etc/kuryr:/etc/kuryr:ro -v /run/docker/plugins/kuryr:/run/docker/plugins/kuryr ' +
-    '-v /run/docker.sock:/var/run/docker.sock --group-add "$(stat -c %g /run/docker.sock)" kuryr/libnetwork:latest',
-];
 
 /**
  * The README's commands as written, but for the names this test must not share with the stack
@@ -46,7 +39,7 @@ const PROPOSED_INSTALL = [
  * name, socket directory, config directory (a copy of the stack's, owned by the image's user).
  */
 function installCommands(): string[] {
-  const written = BLOCKS.some((b) => b.section === INSTALL_SECTION) ? readmeCommands('Run as a container image') : PROPOSED_INSTALL;
+  const written = readmeCommands('Run as a container image');
   return written.map((line) => {
     const out = line
       .replaceAll('kuryr/libnetwork:latest', image)

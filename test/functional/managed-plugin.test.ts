@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { CONFIG_FILES, config, docker, dockerFails, dockerNetworkId, eventually, IMAGE, neutron, REPO, sh, uniq } from './harness.js';
 import { freePrefix } from './free-subnets.js';
 import { startLocalRegistry, type LocalRegistry } from './local-registry.js';
-import { BLOCKS, readmeCommands } from './readme-blocks.js';
+import { readmeCommands } from './readme-blocks.js';
 import { idTags, PORT_POOLED_TAG } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
 
@@ -36,11 +36,9 @@ const POOL_PREFIX = await freePrefix();
 
 /** The README's install section, run as written but for the test's own tag, build and config dir. */
 const INSTALL_SECTION = 'Install as a Docker managed plugin';
-/** What the section holds (proposed to the README): used until it is there. */
-const PROPOSED_INSTALL = ['bash scripts/build-plugin.sh --enable'];
 
 function installCommands(): string[] {
-  const written = BLOCKS.some((b) => b.section === INSTALL_SECTION) ? readmeCommands('Install as a Docker managed plugin') : PROPOSED_INSTALL;
+  const written = readmeCommands('Install as a Docker managed plugin');
   return written.map((line) => {
     assert.match(line, /^bash scripts\/build-plugin\.sh( |$)/, `${INSTALL_SECTION}: this test knows how to run only scripts/build-plugin.sh, not: ${line}`);
     assert.doesNotMatch(line, /--(tag|dist|config)\b/, `${INSTALL_SECTION}: the test sets --tag, --dist and --config itself`);

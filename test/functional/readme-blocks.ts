@@ -6,7 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { REPO } from './harness.js';
+import { fileURLToPath } from 'node:url';
+
+/** The repository (this file runs from <build>/test/functional/); no harness import, so unit tests can read the README too. */
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
 export interface CommandBlock {
   /** The `##`/`###` heading the block is under. */
@@ -53,8 +56,12 @@ export const commands = (block: CommandBlock): string[] => block.text.split('\n'
 export const README = readFileSync(`${REPO}README.md`, 'utf8');
 export const BLOCKS = commandBlocks(README);
 
-/** README sections whose blocks another functional test runs as written: section heading -> test file. */
-export const RUN_ELSEWHERE: Record<string, string> = {};
+/** README sections whose blocks another test runs as written: section heading -> test file under test/. */
+export const RUN_ELSEWHERE: Record<string, string> = {
+  'Install as a Docker managed plugin': 'functional/managed-plugin.test.ts',
+  'Run as a container image': 'functional/container-image.test.ts',
+  'Install from the npm package': 'unit/npm-package.test.ts',
+};
 
 /** The commands of the one block under `section`, as a test runs them (comments dropped). */
 export function readmeCommands(section: string): string[] {

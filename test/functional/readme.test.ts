@@ -81,8 +81,8 @@ test('README.md: every command block is either run here or checked here', () => 
 test('README.md: each install section is run as written by the functional test that owns it', () => {
   for (const [section, file] of Object.entries(RUN_ELSEWHERE)) {
     assert.ok(BLOCKS.some((b) => b.section === section), `README.md has a command block under "${section}"`);
-    const source = readFileSync(`${REPO}test/functional/${file}`, 'utf8');
-    assert.ok(source.includes(`readmeCommands(${JSON.stringify(section).replace(/"/g, "'")})`), `${file} runs the README's "${section}" block (readmeCommands)`);
+    const source = readFileSync(`${REPO}test/${file}`, 'utf8');
+    assert.ok(source.includes('readmeCommands(') && source.includes(`'${section}'`), `${file} runs the README's "${section}" block (readmeCommands)`);
   }
 });
 

@@ -1,5 +1,5 @@
 /**
- * The npm package as an operator installs it: `npm pack` of this tree (with this build as dist/), then
+ * The npm package as an operator installs it, by the README's "Install from the npm package" lines: `npm pack` of this tree (with this build as dist/), then
  * `npm install -g --prefix <tmp>` of the tarball (runtime dependencies from npm's cache, else the
  * registry), then the installed bins. Needs no stack.
  */
@@ -12,12 +12,14 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { configSample } from '../../src/config/sample.js';
+import { readmeCommands } from '../functional/readme-blocks.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /** This build's output dir (dist/ under scripts/test.sh, dist-<name>/ for a private build). */
 const BUILD = fileURLToPath(new URL('../../', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { name: string; version: string };
 const exec = promisify(execFile);
+const INSTALL_SECTION = 'Install from the npm package';
 /** Never copied into the staged tree: dependencies, builds, VCS, the dev stack's state. */
 const NOT_STAGED = new Set(['node_modules', '.git', '.stack']);
 
@@ -36,12 +38,17 @@ describe('the npm package', () => {
     // The repository as `npm pack` sees it, with this build as dist/ (scripts/test.sh builds into dist/ itself).
     cpSync(REPO, stage, { recursive: true, filter: (src) => !(NOT_STAGED.has(basename(src)) || /^dist(-.*)?$/.test(basename(src))) });
     cpSync(BUILD, join(stage, 'dist'), { recursive: true });
-    // --ignore-scripts: prepack would build again; this build is the one under test.
-    const { stdout } = await exec('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: stage, timeout: 120_000 });
+    // The README's two lines, as written but for: --ignore-scripts (prepack would build again; this
+    // build is the one under test), --json (to read the file list), and a temporary prefix.
+    const [pack, install] = readmeCommands(INSTALL_SECTION);
+    assert.equal(pack, 'npm pack', `${INSTALL_SECTION}: first line`);
+    assert.equal(install, `npm install -g --prefix /usr/local ./${pkg.name}-${pkg.version}.tgz`, `${INSTALL_SECTION}: second line names this version's tarball`);
+    const { stdout } = await exec('npm', ['pack', '--ignore-scripts', '--json'], { cwd: stage, timeout: 120_000 });
     const packed = (JSON.parse(stdout) as { filename: string; files: { path: string }[] }[])[0]!;
     files = packed.files.map((f) => f.path).sort();
-    tarball = join(tmp, packed.filename);
-    await exec('npm', ['install', '--global', '--prefix', prefix(), '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball], { timeout: 300_000 });
+    tarball = join(stage, packed.filename);
+    const args = install!.split(' ').slice(1).map((a) => (a === '/usr/local' ? prefix() : a));
+    await exec('npm', [...args, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: stage, timeout: 300_000 });
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
