@@ -110,6 +110,12 @@ export class SwarmHosts {
     for (const b of booted) if (b.status === 'fulfilled') this.vms.push(b.value);
     for (const b of booted) if (b.status === 'rejected') throw b.reason;
     this.timings['VMs booted (ports ACTIVE)'] = Date.now() - started;
+    // No registry: a task's image is loaded on each host, but the hosts still try to pull it first,
+    // and the host's name servers are not reachable from the VMs (no NAT), so every lookup waited
+    // out its timeout (measured: tasks running after 34-61 s, or not within 3 min). Unreachable
+    // routes make the lookups fail at once, as in a VM without Internet access.
+    const nameservers = [...readFileSync('/etc/resolv.conf', 'utf8').matchAll(/^nameserver\s+([0-9.]+)\s*$/gm)].map((m) => m[1]!);
+    for (const vm of this.vms) for (const ip of nameservers) await vm.exec(['ip', 'route', 'add', 'unreachable', `${ip}/32`]);
     started = Date.now();
     // nova-vm.ts binds an empty directory over Docker's legacy spec directory, which a machine whose
     // Kuryr writes no spec file may not have: made here (empty) and removed by destroy.
@@ -167,6 +173,15 @@ export class SwarmHosts {
       await node.docker('plugin', 'enable', PLUGIN);
     }));
     this.timings['plugin set and enabled on both hosts'] = Date.now() - started;
+    // Swarm places a task only on nodes whose description lists its network plugin, which a node
+    // reports some seconds after the plugin is enabled: a service created before that runs all
+    // its tasks on the nodes that had reported it.
+    started = Date.now();
+    await eventually(`the swarm manager listing ${PLUGIN} on both nodes`, async () => {
+      const listed = await Promise.all(this.nodes.map(async (node) => (await this.manager.docker('node', 'inspect', '-f', '{{range .Description.Engine.Plugins}}{{.Type}}={{.Name}} {{end}}', node.nodeId)).split(' ').includes(`Network=${PLUGIN}`)));
+      return listed.every(Boolean) ? true : undefined;
+    }, 120_000, 1000);
+    this.timings['plugin listed by the manager on both nodes'] = Date.now() - started;
   }
 
   /** The running containers of a service's tasks on each node, with their address on `network`. */
