@@ -53,7 +53,7 @@ start() {
   # shellcheck disable=SC2016
   setsid nohup unshare --mount --propagation private sh -c '
       mount --bind "$1" /run/docker/plugins &&
-      mount --bind "$2" /usr/lib/docker/plugins &&
+      { [ ! -d /usr/lib/docker/plugins ] || mount --bind "$2" /usr/lib/docker/plugins; } &&
       { [ ! -d /etc/docker/plugins ] || mount --bind "$2" /etc/docker/plugins; } &&
       shift 2 && exec "$@"' sh "$plugin_dir" "$empty_dir" \
     /usr/sbin/dockerd --host "unix://$sock" --pidfile "$pidf" --data-root "$data_root" --exec-root "$exec_root" \

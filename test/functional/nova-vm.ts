@@ -256,7 +256,7 @@ export class NovaVm {
     const started = Date.now();
     const log = openSync(this.dockerdLog, 'a');
     // The mounts exist only in dockerd's private mount namespace: the host never sees them.
-    const mounts = 'mount --bind "$1" /run/docker/plugins && mount --bind "$2" /usr/lib/docker/plugins && { [ ! -d /etc/docker/plugins ] || mount --bind "$2" /etc/docker/plugins; } && shift 2 && exec "$@"';
+    const mounts = 'mount --bind "$1" /run/docker/plugins && { [ ! -d /usr/lib/docker/plugins ] || mount --bind "$2" /usr/lib/docker/plugins; } && { [ ! -d /etc/docker/plugins ] || mount --bind "$2" /etc/docker/plugins; } && shift 2 && exec "$@"';
     const child = spawn('nsenter', [
       `--net=/run/netns/${this.ns}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', mounts, 'sh', this.pluginDir, `/run/${this.ns}/empty`,
       '/usr/sbin/dockerd', '-H', this.dockerHost, '--pidfile', this.pidFile, '--data-root', this.dataRoot, '--exec-root', this.execRoot,

@@ -20,8 +20,7 @@
  * `destroy` leaves the swarm on both hosts, stops the dockerds and removes namespaces, taps, data
  * roots (swarm state included), ports and the network; it is safe after any failure.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { CONFIG_FILES, eventually, neutron, REPO, sh } from './harness.js';
 import { NovaVm, type CloudEndpoints } from './nova-vm.js';
 import { parseIni } from '../../src/config/ini.js';
@@ -39,9 +38,6 @@ const SWARM_PORTS = [
   { protocol: 'udp', port: 7946 },
   { protocol: 'udp', port: 4789 },
 ] as const;
-
-/** Docker's directory of legacy plugin spec files. */
-const SPEC_DIR = '/usr/lib/docker/plugins';
 
 export interface SwarmNode {
   /** 'manager' or 'worker'. */
@@ -67,7 +63,6 @@ export class SwarmHosts {
   worker!: SwarmNode;
   /** Milliseconds: booting both VMs (ports ACTIVE) and starting their dockerds; init + join. */
   readonly timings: Record<string, number> = {};
-  private madeSpecDir = false;
 
   private constructor(
     readonly name: string,
@@ -117,12 +112,6 @@ export class SwarmHosts {
     const nameservers = [...readFileSync('/etc/resolv.conf', 'utf8').matchAll(/^nameserver\s+([0-9.]+)\s*$/gm)].map((m) => m[1]!);
     for (const vm of this.vms) for (const ip of nameservers) await vm.exec(['ip', 'route', 'add', 'unreachable', `${ip}/32`]);
     started = Date.now();
-    // nova-vm.ts binds an empty directory over Docker's legacy spec directory, which a machine whose
-    // Kuryr writes no spec file may not have: made here (empty) and removed by destroy.
-    if (!existsSync(SPEC_DIR)) {
-      mkdirSync(SPEC_DIR, { recursive: true });
-      this.madeSpecDir = true;
-    }
     await Promise.all(this.vms.map((vm) => vm.startDockerd()));
     this.timings['dockerds started, image loaded'] = Date.now() - started;
   }
@@ -221,14 +210,6 @@ export class SwarmHosts {
     }
     for (const vm of this.vms) await vm.destroy().catch((err: Error) => leftovers.push(`VM ${vm.ns}: ${err.message.split('\n')[0]}`));
     leftovers.push(...(await removeVmNetwork(this.made)));
-    if (this.madeSpecDir) {
-      try {
-        rmdirSync(SPEC_DIR);
-        rmdirSync(dirname(SPEC_DIR));
-      } catch {
-        // not empty: something else uses it now
-      }
-    }
     return leftovers;
   }
 }
