@@ -33,7 +33,7 @@ export class PrivateDaemon {
 
   /**
    * Starts `kuryr-server` with a socket `<socketDir>/<name>.sock` (Docker's driver name is `name`)
-   * and resolves once it answers Plugin.Activate. `instance` tells apart the files (log, config) of
+   * and resolves once it answers Plugin.Activate and has started serving. `instance` tells apart the files (log, config) of
    * daemons serving the same driver name to different dockerds.
    */
   static async start(name: string, overrides: ConfigOverrides = {}, where: { socketDir?: string; instance?: string; wrapper?: string[] } = {}): Promise<PrivateDaemon> {
@@ -59,11 +59,13 @@ export class PrivateDaemon {
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (!daemon.running) throw new Error(`kuryr-server ${name} exited at startup (code ${child.exitCode}); see ${logFile}.out`);
+      // The socket answers Docker's handshakes before the start-up (Neutron probe, pools) is done;
+      // a test's first call must not race it, so "started" is the daemon's own "serving" line.
       const answer = await daemon.call('Plugin.Activate').catch(() => undefined);
-      if (answer?.status === 200) return daemon;
+      if (answer?.status === 200 && daemon.logLines('kuryr-server serving').some((l) => l['pid'] === child.pid)) return daemon;
       if (Date.now() > deadline) {
         await daemon.stop();
-        throw new Error(`kuryr-server ${name} did not answer on ${socketPath} within 30 s; see ${logFile}.out`);
+        throw new Error(`kuryr-server ${name} did not answer on ${socketPath} and start serving within 30 s; see ${logFile}.out`);
       }
       await new Promise((r) => setTimeout(r, 200));
     }
