@@ -3,6 +3,7 @@ import { after } from 'node:test';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { LoadOptions } from '../../src/config/index.js';
 
 /** Returns `dir(files)`: a fresh directory with the given files (mode 0600 unless a mode is given). */
 export function configDirs(prefix: string): (files?: Record<string, string | [string, number]>) => string {
@@ -21,3 +22,17 @@ export function configDirs(prefix: string): (files?: Record<string, string | [st
     return d;
   };
 }
+
+/** Password credentials for [neutron], as a minimal kuryr.conf needs them. */
+export const AUTH = `[neutron]
+auth_type = password
+auth_url = http://ctrl:5000/v3
+username = kuryr
+password = n0t-for-logs
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+`;
+
+/** Hermetic load options: no default files, no real clouds.yaml, a fixed host name. */
+export const hermeticLoad = (extra: LoadOptions = {}): LoadOptions => ({ defaultConfigFiles: [], defaultConfigDirs: [], cloudsSearchDirs: [], hostname: 'node-1', ...extra });

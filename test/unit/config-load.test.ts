@@ -1,23 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { loadConfig, type LoadOptions } from '../../src/config/index.js';
-import { configDirs } from './config-fixtures.js';
+import { loadConfig } from '../../src/config/index.js';
+import { AUTH, configDirs, hermeticLoad } from './config-fixtures.js';
 import { KuryrError } from '../../src/errors.js';
 
 const dir = configDirs('kuryr-config-load-');
-/** Hermetic: no default files, no real clouds.yaml, a fixed host name. */
-const opts = (extra: LoadOptions = {}): LoadOptions => ({ defaultConfigFiles: [], defaultConfigDirs: [], cloudsSearchDirs: [], hostname: 'node-1', ...extra });
+const opts = hermeticLoad;
 
-const AUTH = `[neutron]
-auth_type = password
-auth_url = http://ctrl:5000/v3
-username = kuryr
-password = n0t-for-logs
-project_name = service
-user_domain_name = Default
-project_domain_name = Default
-`;
 
 /** kuryr.conf as upstream's generated sample writes it: every option commented out. */
 const UPSTREAM_SAMPLE = `[DEFAULT]

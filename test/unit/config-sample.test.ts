@@ -10,10 +10,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { loadConfig, parseIni, type KuryrConfig, type LoadOptions } from '../../src/config/index.js';
+import { loadConfig, parseIni, type KuryrConfig } from '../../src/config/index.js';
 import { GROUPS, type OptDef } from '../../src/config/options.js';
 import { configSample } from '../../src/config/sample.js';
-import { configDirs } from './config-fixtures.js';
+import { AUTH, configDirs, hermeticLoad } from './config-fixtures.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const KURYR_CLI = fileURLToPath(new URL('../../src/cli/kuryr.js', import.meta.url));
@@ -54,16 +54,7 @@ function uncomment(text: string): string {
     .join('\n');
 }
 
-const AUTH = `[neutron]
-auth_type = password
-auth_url = http://ctrl:5000/v3
-username = kuryr
-password = n0t-for-logs
-project_name = service
-user_domain_name = Default
-project_domain_name = Default
-`;
-const hermetic: LoadOptions = { defaultConfigFiles: [], defaultConfigDirs: [], cloudsSearchDirs: [], hostname: 'node-1' };
+const hermetic = hermeticLoad();
 
 function withoutSources(config: KuryrConfig): Omit<KuryrConfig, 'sources'> {
   const { sources: _sources, ...rest } = config;
