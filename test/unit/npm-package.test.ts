@@ -30,6 +30,7 @@ describe('the npm package', () => {
   let tmp = '';
   let files: string[] = [];
   let tarball = '';
+  let installWarnings = '';
   const prefix = () => join(tmp, 'prefix');
 
   before(async () => {
@@ -48,9 +49,14 @@ describe('the npm package', () => {
     files = packed.files.map((f) => f.path).sort();
     tarball = join(stage, packed.filename);
     const args = install!.split(' ').slice(1).map((a) => (a === '/usr/local' ? prefix() : a));
-    await exec('npm', [...args, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: stage, timeout: 300_000 });
+    const installed = await exec('npm', [...args, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=warn'], { cwd: stage, timeout: 300_000 });
+    installWarnings = installed.stderr;
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('installs on this Node.js without an engine warning (no dependency asks for a newer Node)', () => {
+    assert.doesNotMatch(installWarnings, /EBADENGINE/, installWarnings);
+  });
 
   it('holds the bins, the sample config, the systemd units, LICENSE and README, and no sources, tests or source maps', () => {
     for (const f of ['dist/src/cli/kuryr-server.js', 'dist/src/cli/kuryr.js', 'dist/src/daemon.js', 'etc/kuryr.conf.sample', 'packaging/systemd/kuryr-libnetwork.service', 'packaging/systemd/kuryr-libnetwork.socket', 'LICENSE', 'README.md', 'package.json']) {
