@@ -20,7 +20,7 @@ import { blockPoolId, parsePoolId } from './pool-id.js';
 import { PortCreateBatcher } from './port-batcher.js';
 import { isNeutronError } from '../openstack/errors.js';
 import { bindingHost, hostTags, type DriverContext } from './context.js';
-import { DEVICE_OWNER, madeByKuryr, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNETPOOL_OWNED_TAG, SUBNET_NAME_PREFIX, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, poolSettingsFromTags, subnetPoolName, vmPortTag } from './naming.js';
+import { DEVICE_OWNER, madeByKuryr, PORT_EXISTING_TAG, PORT_OWNED_TAG, PORT_POOLED_TAG, SUBNETPOOL_EXISTING_TAG, SUBNETPOOL_OWNED_TAG, SUBNET_NAME_PREFIX, SWARM_ALLOCATED_TAG, UNBOUND_PORT_NAME, NET_TAG_LOW, NET_TAG_HIGH, poolSettingsFromTags, subnetPoolName, vmPortTag } from './naming.js';
 import { checkSharedAllowed, parseNeutronOptions, type FamilyOptions, type PoolOptions } from './options.js';
 import { describePort, endpointLive, namedPool, scopeHint, visibleSubnets } from './scope.js';
 
@@ -154,8 +154,8 @@ export class KuryrIpamDriver implements IpamDriver {
     return this.ctx.locks.run(`pool:${name}`, async () => {
       const existing = await neutron.listSubnetPools({ name, tags: [SUBNETPOOL_OWNED_TAG, ...(subnetId ? [subnetId] : [])].join(',') });
       existing.sort((a, b) => a.id.localeCompare(b.id));
-      let pool: SubnetPool | undefined = subnetId ? existing[0] : undefined;
-      for (const candidate of subnetId ? [] : existing) {
+      let pool: SubnetPool | undefined = subnetId ? existing[0] : this.swarmPool(existing);
+      for (const candidate of subnetId || pool ? [] : existing) {
         if (state.reservedPools(cidr.text).includes(candidate.id)) continue;
         if (!(await state.poolInUse(candidate.id))) {
           pool = candidate;
@@ -175,6 +175,15 @@ export class KuryrIpamDriver implements IpamDriver {
     });
   }
 
+  /**
+   * Under global scope every node of a swarm asks for the pool of a network Swarm's manager
+   * allocated, by its CIDR: the pool that network allocates from (marked by AllocateNetwork).
+   */
+  private swarmPool(candidates: SubnetPool[]): SubnetPool | undefined {
+    if (this.ctx.config.capabilityScope !== 'global') return undefined;
+    return candidates.find((p) => p.tags.includes(SWARM_ALLOCATED_TAG));
+  }
+
   async releasePool(req: ReleasePoolRequest): Promise<Empty> {
     const { neutron, state, config, logger } = this.ctx;
     state.forgetPool(req.PoolID);
@@ -192,8 +201,8 @@ export class KuryrIpamDriver implements IpamDriver {
     for (const subnet of await neutron.listSubnets({ tags: pool.id })) {
       if (subnet.subnetpool_id === pool.id) continue;
       // A pool named for an adopted subnet (-o neutron.subnet.name) is every such network's pool.
-      if (pool.tags.includes(subnet.id) && (await this.usedByOtherDockerNetworks(subnet))) {
-        logger.info({ poolId: pool.id, subnetId: subnet.id }, 'subnet pool still serves other Docker networks (other hosts); kept');
+      if (pool.tags.includes(subnet.id) && (await this.keptByItsNetwork(subnet))) {
+        logger.info({ poolId: pool.id, subnetId: subnet.id }, 'subnet pool still serves other Docker networks (other hosts, or the swarm); kept');
         return {};
       }
       await neutron.removeTag('subnets', subnet.id, pool.id);
@@ -208,9 +217,9 @@ export class KuryrIpamDriver implements IpamDriver {
     }
     for (const subnet of await neutron.listSubnets({ subnetpool_id: pool.id })) {
       if (!subnet.name.startsWith(SUBNET_NAME_PREFIX)) continue;
-      if (await this.usedByOtherDockerNetworks(subnet)) {
-        // The last of them removes the subnet and this pool (DeleteNetwork, releaseAdoptedNetwork).
-        logger.info({ poolId: pool.id, subnetId: subnet.id }, 'subnet still used by other Docker networks (other hosts); it and its pool kept');
+      if (await this.keptByItsNetwork(subnet)) {
+        // The last of them removes the subnet and this pool (DeleteNetwork, FreeNetwork, releaseAdoptedNetwork).
+        logger.info({ poolId: pool.id, subnetId: subnet.id }, 'subnet still used by other Docker networks (other hosts, or the swarm); it and its pool kept');
         return {};
       }
       try {
@@ -385,51 +394,67 @@ export class KuryrIpamDriver implements IpamDriver {
 
   async releaseAddress(req: ReleaseAddressRequest): Promise<Empty> {
     if (!req.Address) return {};
-    const { neutron, state } = this.ctx;
+    const { state } = this.ctx;
     const ip = canonicalIp(req.Address);
-    let ports: Port[];
     const pendingFor = state.addressPort(req.PoolID, ip);
     if (pendingFor) await state.settled(pendingFor.id);
     const cached = state.addressPort(req.PoolID, ip);
-    if (cached) {
-      ports = [cached];
-    } else {
-      const subnet = await state.subnetOfPool(req.PoolID);
-      if (!subnet) return {};
-      ports = await neutron.listPorts({ network_id: subnet.network_id, fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${ip}`] });
-    }
     // Anything else holding the address (a router's gateway port, a VM's port that merely carries
     // Kuryr's tag) is not ours to touch.
-    ports = ports.filter((p) => madeByKuryr(p) || p.tags.includes(PORT_EXISTING_TAG));
+    const ports = (await this.holdersOf(req.PoolID, ip, cached)).filter((p) => madeByKuryr(p) || p.tags.includes(PORT_EXISTING_TAG));
+    const mine: Port[] = [];
     for (const port of ports) {
-      if (await endpointLive(this.ctx, port)) {
-        // Docker releases an address only after DeleteEndpoint: a live endpoint's port is not this call's to free.
-        throw conflict(`address ${ip} is still used by a live endpoint (its port is bound${this.ctx.state.isThisHosts(port) ? ' here' : ' on another host'}); DeleteEndpoint comes first`);
-      }
-    }
-    for (const port of ports) {
-      if (port.tags.includes(PORT_POOLED_TAG)) {
-        await this.releasePooled(port, ip);
-      } else if (port.tags.includes(PORT_EXISTING_TAG)) {
-        await this.releaseAdopted(port);
+      if (!(await endpointLive(this.ctx, port))) {
+        mine.push(port);
+      } else if (this.ctx.config.capabilityScope === 'global' && !state.isThisHosts(port)) {
+        // Swarm: the manager releases a task's address while (or after) the node running the task
+        // frees it; a port an endpoint on another host holds is that host's to free.
+        this.ctx.logger.debug({ portId: port.id, ip }, 'address released, its port held by an endpoint on another host: left to that host');
       } else {
-        await neutron.deletePort(port.id);
+        // Docker releases an address only after DeleteEndpoint: a live endpoint's port is not this call's to free.
+        throw conflict(`address ${ip} is still used by a live endpoint (its port is bound${state.isThisHosts(port) ? ' here' : ' on another host'}); DeleteEndpoint comes first`);
       }
-      state.forgetPort(port.id);
     }
-    state.forgetAddressPort(req.PoolID, ip);
+    for (const port of mine) await this.releasePort(port, ip);
+    if (cached) state.forgetAddressPort(req.PoolID, ip, cached.id);
     return {};
+  }
+
+  /**
+   * The ports holding a released address: the one this daemon handed out for it (read again under
+   * global scope, where another host may have claimed or deleted it since), else Neutron's.
+   */
+  private async holdersOf(poolId: string, ip: string, cached: Port | undefined): Promise<Port[]> {
+    const { neutron, state } = this.ctx;
+    if (cached) return this.ctx.config.capabilityScope === 'global' ? neutron.listPorts({ id: cached.id }) : [cached];
+    const subnet = await state.subnetOfPool(poolId);
+    if (!subnet) return [];
+    return neutron.listPorts({ network_id: subnet.network_id, fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${ip}`] });
+  }
+
+  private async releasePort(port: Port, ip: string): Promise<void> {
+    if (port.tags.includes(PORT_POOLED_TAG)) {
+      await this.releasePooled(port, ip);
+    } else if (port.tags.includes(PORT_EXISTING_TAG)) {
+      await this.releaseAdopted(port);
+    } else {
+      await this.ctx.neutron.deletePort(port.id);
+    }
+    this.ctx.state.forgetPort(port.id);
   }
 
   /**
    * Several Docker networks (several hosts naming one operator network with -o neutron.net.name)
    * share its subnets. Docker's `network rm` calls ReleasePool before DeleteNetwork, so the
    * releasing network's own ID is still among the Neutron network's tags: a second Docker network
-   * ID there is another user. (Under global scope all hosts share one Docker network ID: there the
-   * subnet delete fails with 409 while other hosts' ports remain, which keeps subnet and pool.)
+   * ID there is another user. Under Swarm a node releases the pool when its last task goes, while
+   * the manager still allocates from it: the swarm's mark keeps it until FreeNetwork. (Other
+   * global-scope hosts share one Docker network ID: there the subnet delete fails with 409 while
+   * their ports remain, which keeps subnet and pool.)
    */
-  private async usedByOtherDockerNetworks(subnet: Subnet): Promise<boolean> {
+  private async keptByItsNetwork(subnet: Subnet): Promise<boolean> {
     const [network] = await this.ctx.neutron.listNetworks({ id: subnet.network_id });
+    if (network?.tags.includes(SWARM_ALLOCATED_TAG)) return true;
     return new Set(network?.tags.filter((t) => t.startsWith(NET_TAG_LOW))).size > 1;
   }
 

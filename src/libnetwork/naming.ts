@@ -63,6 +63,11 @@ export const poolHostTag = (hostname: string) => `kuryr.pool.host:${hostname}`;
  * port serves (the VM port's ID), so that VM's Kuryr finds it again.
  */
 export const vmPortTag = (vmPortId: string) => `kuryr.vm.port:${vmPortId}`;
+/**
+ * On a Neutron network (and the Kuryr subnet pool it allocates from): Swarm's manager allocated it
+ * for a swarm-scoped Docker network; nodes letting go of it leave it until the manager frees it.
+ */
+export const SWARM_ALLOCATED_TAG = 'kuryr.swarm.allocated';
 /** On a Neutron network: pools on or off for it, as chosen with -o kuryr.pool=true|false. */
 export const NETWORK_POOL_TAG = 'kuryr.pool:';
 /** On a Neutron network: its pool's minimum, as chosen with -o kuryr.pool.min=N. */

@@ -36,6 +36,7 @@ import {
   SUBNETPOOL_EXISTING_TAG,
   SUBNETPOOL_OWNED_TAG,
   SUBNET_NAME_PREFIX,
+  SWARM_ALLOCATED_TAG,
   existingNetworkTag,
   idTags,
   networkName,
@@ -79,48 +80,67 @@ export class KuryrNetworkDriver implements NetworkDriver {
   }
 
   createNetwork(req: CreateNetworkRequest): Promise<Empty> {
-    return this.ctx.locks.run(`net:${req.NetworkID}`, () => this.createNetworkLocked(req));
+    const wantV6 = req.Options?.[OPT_ENABLE_IPV6] === true || req.Options?.[OPT_ENABLE_IPV6] === 'true';
+    return this.ctx.locks.run(`net:${req.NetworkID}`, () => this.provision(req.NetworkID, genericOptions(req.Options), req, { wantV6, bySwarm: false }));
   }
 
-  private async createNetworkLocked(req: CreateNetworkRequest): Promise<Empty> {
-    const { neutron, state, logger } = this.ctx;
-    const generic = genericOptions(req.Options);
-    const opts = parseNeutronOptions(generic);
+  /**
+   * The Neutron network and subnets of a Docker network, made or found (every host of a global
+   * network calls this for one Docker network ID, and Swarm's manager first): idempotent.
+   */
+  private async provision(networkId: string, options: Record<string, unknown>, ipam: Pick<CreateNetworkRequest, 'IPv4Data' | 'IPv6Data'>, how: { wantV6: boolean; bySwarm: boolean }): Promise<Empty> {
+    const { state, logger } = this.ctx;
+    const opts = parseNeutronOptions(options);
     checkSharedAllowed(opts, this.ctx.config.neutron.allowSharedNetworks);
-    const poolOptions = parsePoolOptions(generic, this.ctx.config.vifPool.max);
+    const poolOptions = parsePoolOptions(options, this.ctx.config.vifPool.max);
     if (this.ctx.config.defaultPortDriver === 'vlan' && (poolOptions.enabled || poolOptions.min !== undefined)) {
       throw invalidRequest('port pools (kuryr.pool, kuryr.pool.min) are not served for trunk subports (default_port_driver = vlan) yet');
     }
-    const extraTags = poolSettingTags(poolOptions);
-    const wantV6 = req.Options?.[OPT_ENABLE_IPV6] === true || req.Options?.[OPT_ENABLE_IPV6] === 'true';
+    const extraTags = [...poolSettingTags(poolOptions), ...(how.bySwarm ? [SWARM_ALLOCATED_TAG] : [])];
     // Validate and resolve everything first: a bad request must change nothing in Neutron.
     const plans: FamilyPlan[] = [];
-    const v4 = firstPool(req.IPv4Data);
-    const v6 = firstPool(req.IPv6Data);
+    const v4 = firstPool(ipam.IPv4Data);
+    const v6 = firstPool(ipam.IPv6Data);
     if (v4) plans.push(await this.planFamily(4, v4, opts.v4));
     if (v6) plans.push(await this.planFamily(6, v6, opts.v6));
-    if (wantV6 && !v6) logger.warn({ networkId: req.NetworkID }, 'IPv6 enabled but Docker sent no IPv6 pool');
+    if (how.wantV6 && !v6) logger.warn({ networkId }, 'IPv6 enabled but Docker sent no IPv6 pool');
 
-    let net = await state.network(req.NetworkID);
+    let net = await state.network(networkId);
     const rollback: (() => Promise<unknown>)[] = [];
     if (!net) {
       const vmNetwork = opts.netUuid || opts.netName ? undefined : this.ctx.vmPort?.port.network_id;
       net = opts.netUuid || opts.netName || vmNetwork
-        ? await this.adoptNetwork(req.NetworkID, vmNetwork ? { ...opts, netUuid: vmNetwork } : opts, extraTags, rollback)
-        : await this.newNetwork(req.NetworkID, opts, extraTags, rollback);
+        ? await this.adoptNetwork(networkId, vmNetwork ? { ...opts, netUuid: vmNetwork } : opts, extraTags, rollback)
+        : await this.newNetwork(networkId, opts, extraTags, rollback);
+    } else if (how.bySwarm && !net.tags.includes(SWARM_ALLOCATED_TAG)) {
+      await this.ctx.neutron.addTag('networks', net.id, SWARM_ALLOCATED_TAG);
+      net = { ...net, tags: [...net.tags, SWARM_ALLOCATED_TAG] };
     }
     try {
       for (const plan of plans) await this.ensureSubnet(net, plan, rollback);
+      if (how.bySwarm) for (const plan of plans) await this.markSwarmPool(plan);
     } catch (err) {
-      await undo(logger, rollback, `network ${req.NetworkID}`);
-      state.forgetNetwork(req.NetworkID);
-      throw withContext(`create network ${req.NetworkID.slice(0, 12)}`, err);
+      await undo(logger, rollback, `network ${networkId}`);
+      state.forgetNetwork(networkId);
+      throw withContext(`create network ${networkId.slice(0, 12)}`, err);
     }
-    state.rememberNetwork(req.NetworkID, net);
+    state.rememberNetwork(networkId, net);
     state.forgetSubnetList(net.id);
     for (const plan of plans) state.unreservePool(plan.poolId);
     if (poolOptions.enabled ?? this.ctx.config.vifPool.enabled) this.ctx.pools.enable(net.id, await state.networkSubnets(net.id), poolOptions.min);
     return {};
+  }
+
+  /**
+   * Every node of a swarm asks its own Kuryr for the network's pool by CIDR: the Kuryr pool the
+   * manager's network allocates from says so, and RequestPool hands that one out (ipam-driver).
+   */
+  private async markSwarmPool(plan: FamilyPlan): Promise<void> {
+    if (plan.fromDefaultPool) return; // the operator's default pool: found by CIDR without a mark
+    const pool = await this.ctx.state.pool(plan.poolId);
+    if (pool && pool.tags.includes(SUBNETPOOL_OWNED_TAG) && !pool.tags.includes(SWARM_ALLOCATED_TAG)) {
+      await this.ctx.neutron.addTag('subnetpools', pool.id, SWARM_ALLOCATED_TAG);
+    }
   }
 
   private async planFamily(version: 4 | 6, data: IpamData, family: FamilyOptions): Promise<FamilyPlan> {
@@ -241,35 +261,62 @@ export class KuryrNetworkDriver implements NetworkDriver {
 
   deleteNetwork(req: NetworkRequest): Promise<Empty> {
     return this.ctx.locks.run(`net:${req.NetworkID}`, async () => {
-      const { neutron, state } = this.ctx;
-      const net = await state.network(req.NetworkID);
+      const net = await this.ctx.state.network(req.NetworkID);
       if (!net) return {};
       await this.refuseWhileLive(req.NetworkID, net);
       this.endpointsByNetwork.delete(req.NetworkID);
-      // Docker releases the IPAM pool before this call; while ports (a pool's) remained, ReleasePool
-      // had to keep the subnet and its subnet pool, which go once the network has.
-      const subnetPools = new Set((await state.networkSubnets(net.id)).flatMap((s) => (s.subnetpool_id ? [s.subnetpool_id] : [])));
-      state.forgetNetwork(req.NetworkID);
-      state.forgetSubnetsOfNetwork(net.id);
-      await this.ctx.pools.drain(net.id);
-      if (await this.usedByOtherHosts(net)) return {};
-      if (net.tags.includes(existingNetworkTag(req.NetworkID))) {
-        await this.releaseAdoptedNetwork(req.NetworkID, net);
-        return {};
-      }
-      try {
-        await neutron.deleteNetwork(net.id);
-      } catch (err) {
-        if (!isNeutronError(err, 409)) throw withContext(`delete network ${net.id}`, err);
-        // Docker has no endpoint left on it, so Kuryr ports still there are leftovers of a crash.
-        await this.deleteLeftoverPorts(net.id);
-        await neutron.deleteNetwork(net.id).catch((e: unknown) => {
-          throw withContext(`delete network ${net.id} (ports not made by Kuryr remain on it)`, e);
-        });
-      }
-      for (const poolId of subnetPools) await this.deleteOrphanedPool(poolId);
+      await this.letGo(req.NetworkID, net);
       return {};
     });
+  }
+
+  /**
+   * Swarm's manager frees a network it allocated (`docker network rm`), before it releases the
+   * network's pool: the swarm's mark goes, and the network with it unless another host's ports
+   * still hold it (then the last host's DeleteNetwork, or `kuryr gc`, removes it).
+   */
+  freeNetwork(req: NetworkRequest): Promise<Empty> {
+    if (this.ctx.config.capabilityScope !== 'global') return Promise.resolve({});
+    return this.ctx.locks.run(`net:${req.NetworkID}`, async () => {
+      const { neutron, state } = this.ctx;
+      state.forgetNetwork(req.NetworkID);
+      const net = await state.network(req.NetworkID);
+      if (!net) return {};
+      for (const subnet of await neutron.listSubnets({ network_id: net.id })) {
+        const pool = subnet.subnetpool_id ? await state.pool(subnet.subnetpool_id) : undefined;
+        if (pool?.tags.includes(SWARM_ALLOCATED_TAG)) await neutron.removeTag('subnetpools', pool.id, SWARM_ALLOCATED_TAG);
+      }
+      if (net.tags.includes(SWARM_ALLOCATED_TAG)) await neutron.removeTag('networks', net.id, SWARM_ALLOCATED_TAG);
+      await this.letGo(req.NetworkID, { ...net, tags: net.tags.filter((t) => t !== SWARM_ALLOCATED_TAG) });
+      return {};
+    });
+  }
+
+  /** This host stops using the network: forgotten here, and removed from Neutron when nobody else uses it. */
+  private async letGo(dockerNetworkId: string, net: Network): Promise<void> {
+    const { neutron, state } = this.ctx;
+    // Docker releases the IPAM pool before DeleteNetwork; while ports (a pool's) remained, ReleasePool
+    // had to keep the subnet and its subnet pool, which go once the network has.
+    const subnetPools = new Set((await state.networkSubnets(net.id)).flatMap((s) => (s.subnetpool_id ? [s.subnetpool_id] : [])));
+    state.forgetNetwork(dockerNetworkId);
+    state.forgetSubnetsOfNetwork(net.id);
+    await this.ctx.pools.drain(net.id);
+    if (await this.usedByOtherHosts(net)) return;
+    if (net.tags.includes(existingNetworkTag(dockerNetworkId))) {
+      await this.releaseAdoptedNetwork(dockerNetworkId, net);
+      return;
+    }
+    try {
+      await neutron.deleteNetwork(net.id);
+    } catch (err) {
+      if (!isNeutronError(err, 409)) throw withContext(`delete network ${net.id}`, err);
+      // Docker has no endpoint left on it, so Kuryr ports still there are leftovers of a crash.
+      await this.deleteLeftoverPorts(net.id);
+      await neutron.deleteNetwork(net.id).catch((e: unknown) => {
+        throw withContext(`delete network ${net.id} (ports not made by Kuryr remain on it)`, e);
+      });
+    }
+    for (const poolId of subnetPools) await this.deleteOrphanedPool(poolId);
   }
 
   /**
@@ -307,14 +354,21 @@ export class KuryrNetworkDriver implements NetworkDriver {
    * network, and Docker calls DeleteNetwork on each. This host's endpoints are gone by now (Docker
    * refuses to remove a network with endpoints), so Kuryr ports still on it serve other hosts'
    * containers: the network, its tags and subnets are left to them, and the last host's
-   * DeleteNetwork removes it. A crashed host's leftover ports also keep it; `kuryr gc` finds those.
-   * Under local scope each host's Docker network is its own Neutron network: nobody else to ask.
+   * DeleteNetwork removes it. A network Swarm's manager allocated stays until the manager frees it
+   * (its VIPs and next tasks come from its subnet). A crashed host's leftover ports also keep it;
+   * `kuryr gc` finds those. Under local scope each host's Docker network is its own.
    */
   private async usedByOtherHosts(net: Network): Promise<boolean> {
     if (this.ctx.config.capabilityScope !== 'global') return false;
-    const ports = await this.ctx.neutron.listPorts({ network_id: net.id, device_owner: DEVICE_OWNER });
+    const { neutron, logger } = this.ctx;
+    const [current] = await neutron.listNetworks({ id: net.id });
+    if (current?.tags.includes(SWARM_ALLOCATED_TAG)) {
+      logger.info({ networkId: net.id }, 'Neutron network was allocated by the swarm manager: kept until it frees it (docker network rm)');
+      return true;
+    }
+    const ports = await neutron.listPorts({ network_id: net.id, device_owner: DEVICE_OWNER });
     if (ports.length === 0) return false;
-    this.ctx.logger.info({ networkId: net.id, ports: ports.length }, 'Neutron network still has Kuryr ports of other Docker hosts: left to them');
+    logger.info({ networkId: net.id, ports: ports.length }, 'Neutron network still has Kuryr ports of other Docker hosts: left to them');
     return true;
   }
 
@@ -378,12 +432,18 @@ export class KuryrNetworkDriver implements NetworkDriver {
     });
   }
 
+  /**
+   * Swarm's manager allocates a swarm-scoped network once, after its pool and gateway and before
+   * any node creates it, then allocates the service VIPs and task addresses from its subnet: the
+   * Neutron network and subnet are made here, marked as the swarm's, and every node's
+   * CreateNetwork finds them. Under local scope each host's network is its own: nothing to make.
+   */
   async allocateNetwork(req: AllocateNetworkRequest): Promise<{ Options: Record<string, string> }> {
-    return { Options: req.Options ?? {} };
-  }
-
-  async freeNetwork(): Promise<Empty> {
-    return {};
+    const options = req.Options ?? {};
+    if (this.ctx.config.capabilityScope === 'global') {
+      await this.ctx.locks.run(`net:${req.NetworkID}`, () => this.provision(req.NetworkID, options, { IPv4Data: req.IPv4Data ?? [], IPv6Data: req.IPv6Data ?? [] }, { wantV6: false, bySwarm: true }));
+    }
+    return { Options: options };
   }
 
   createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {

@@ -62,8 +62,8 @@ export class NeutronState {
   private readonly networks = new Map<string, Network>();
   private readonly networksById = new Map<string, Network>();
   private readonly endpointPorts = new Map<string, Port>();
-  /** Ports RequestAddress made, by `${poolId}/${ip}`, for CreateEndpoint and ReleaseAddress. */
-  private readonly addressPorts = new Map<string, Port>();
+  /** Ports RequestAddress made, by `${poolId}/${ip}` (oldest first), for CreateEndpoint and ReleaseAddress. */
+  private readonly addressPorts = new Map<string, Port[]>();
   private readonly pools = new Map<string, SubnetPool>();
   private readonly poolSubnets = new Map<string, Subnet>();
   private readonly subnetsByNetwork = new Map<string, Subnet[]>();
@@ -142,34 +142,52 @@ export class NeutronState {
     this.endpointPorts.delete(endpointId);
   }
 
+  /**
+   * The port the next ReleaseAddress of this address frees: the oldest holder. Under Swarm the
+   * manager may be handed an address again (a node deleted its task's port) before it releases it
+   * for the old task: that release is the old port's, and the new one stays.
+   */
   addressPort(poolId: string, ip: string): Port | undefined {
-    return this.addressPorts.get(`${poolId}/${ip}`);
+    return this.addressPorts.get(`${poolId}/${ip}`)?.[0];
   }
 
-  /** The cached port holding this address, in any pool (CreateEndpoint knows the address, not the pool). */
+  /** The cached port holding this address, in any pool (CreateEndpoint knows the address, not the pool): the newest holder. */
   portByAddress(networkId: string, ip: string): Port | undefined {
-    for (const port of this.addressPorts.values()) {
+    for (const holders of this.addressPorts.values()) {
+      const port = holders[holders.length - 1]!;
       if (port.network_id === networkId && port.fixed_ips.some((f) => f.ip_address === ip)) return port;
     }
     return undefined;
   }
 
   rememberAddressPort(poolId: string, ip: string, port: Port): void {
-    this.addressPorts.set(`${poolId}/${ip}`, port);
+    const key = `${poolId}/${ip}`;
+    const holders = (this.addressPorts.get(key) ?? []).filter((p) => p.id !== port.id);
+    // Bounded: an address held more than twice at once is a bookkeeping loss, not a swarm race.
+    this.addressPorts.set(key, [...holders.slice(-1), port]);
   }
 
-  forgetAddressPort(poolId: string, ip: string): void {
-    this.addressPorts.delete(`${poolId}/${ip}`);
+  /** A released holder of the address is forgotten; a newer one stays. */
+  forgetAddressPort(poolId: string, ip: string, portId: string): void {
+    const key = `${poolId}/${ip}`;
+    const rest = (this.addressPorts.get(key) ?? []).filter((p) => p.id !== portId);
+    if (rest.length > 0) this.addressPorts.set(key, rest);
+    else this.addressPorts.delete(key);
   }
 
   /** Replaces a port in every cache that holds it (after an update). */
   updatePort(port: Port): void {
-    for (const [k, p] of this.addressPorts) if (p.id === port.id) this.addressPorts.set(k, port);
+    for (const [k, holders] of this.addressPorts) if (holders.some((p) => p.id === port.id)) this.addressPorts.set(k, holders.map((p) => (p.id === port.id ? port : p)));
     for (const [k, p] of this.endpointPorts) if (p.id === port.id) this.endpointPorts.set(k, port);
   }
 
   forgetPort(portId: string): void {
-    for (const [k, p] of this.addressPorts) if (p.id === portId) this.addressPorts.delete(k);
+    for (const [k, holders] of this.addressPorts) {
+      const rest = holders.filter((p) => p.id !== portId);
+      if (rest.length === holders.length) continue;
+      if (rest.length > 0) this.addressPorts.set(k, rest);
+      else this.addressPorts.delete(k);
+    }
     for (const [k, p] of this.endpointPorts) if (p.id === portId) this.endpointPorts.delete(k);
   }
 

@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { config, docker, dockerFails, eventually, IMAGE, neutron, REPO, sh, uniq } from './harness.js';
 import { freeCidr, freePrefix } from './free-subnets.js';
 import { PrivateDaemon, type PluginAnswer } from './private-daemon.js';
-import { idTags, NET_TAG_LOW, subnetPoolName } from '../../src/libnetwork/naming.js';
+import { idTags, NET_TAG_LOW, subnetPoolName, SWARM_ALLOCATED_TAG } from '../../src/libnetwork/naming.js';
 import type { Network, Port } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
@@ -158,7 +158,7 @@ describe('two Docker hosts sharing one Neutron', () => {
     assert.deepEqual(await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, cidr) }), [], 'no pool is left');
   });
 
-  test('global scope, plugin level: two hosts\' CreateNetwork for one Docker network ID share one Neutron network; DeleteNetwork from one keeps it while the other has a container', async () => {
+  test('global scope, plugin level (Swarm\'s call order): the manager\'s AllocateNetwork makes the Neutron network; two hosts\' CreateNetwork share it; a host letting go keeps it while the other has a container, and while the swarm has it; FreeNetwork and ReleasePool remove it', async () => {
     // Host 1 binds no port here, so it can go by another host name: a host's DeleteNetwork is refused
     // while that host itself still has live endpoints on the network.
     const [g1, g2] = await Promise.all([
@@ -179,23 +179,27 @@ describe('two Docker hosts sharing one Neutron', () => {
     });
 
     assert.deepEqual((await g1.call('NetworkDriver.GetCapabilities')).body, { Scope: 'global', ConnectivityScope: 'global' });
-    // Swarm's manager asks the driver once for network-wide options; Kuryr needs none and creates nothing.
-    const allocated = await ok(g1.call('NetworkDriver.AllocateNetwork', { NetworkID: networkId, Options: { 'neutron.net.shared': 'false' }, IPv4Data: [{ AddressSpace: 'global', Pool: cidr }], IPv6Data: [] }), 'AllocateNetwork');
-    assert.deepEqual(allocated, { Options: { 'neutron.net.shared': 'false' } }, 'AllocateNetwork answers Options, a string map handed to CreateNetwork on every host');
-    assert.deepEqual(await tagged(), [], 'AllocateNetwork creates nothing in Neutron');
-
-    // The network's pool is requested once, where it is created (with a cluster store the other
-    // hosts read it from the store; under swarm the manager allocates it). Every host then calls
-    // CreateNetwork with the same Docker network ID and pool; host 1 also retries its call.
+    // Swarm's manager (host 1): the pool and gateway, then AllocateNetwork, which makes the Neutron
+    // network and subnet its VIPs and task addresses come from, before any host creates the network.
     const pool = await ok(g1.call('IpamDriver.RequestPool', { AddressSpace: 'global', Pool: cidr, SubPool: '', Options: {}, V6: false }), 'RequestPool');
     const poolId = String(pool['PoolID']);
     const gateway = await ok(g1.call('IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } }), 'gateway');
     const gatewayIp = String(gateway['Address']).split('/')[0]!;
+    const ipv4Data = [{ AddressSpace: 'global', Pool: cidr, Gateway: gateway['Address'] }];
+    const allocated = await ok(g1.call('NetworkDriver.AllocateNetwork', { NetworkID: networkId, Options: { 'neutron.net.shared': 'false' }, IPv4Data: ipv4Data, IPv6Data: [] }), 'AllocateNetwork');
+    assert.deepEqual(allocated, { Options: { 'neutron.net.shared': 'false' } }, 'AllocateNetwork answers Options, a string map handed to CreateNetwork on every host');
+    const allocatedNets = await tagged();
+    assert.equal(allocatedNets.length, 1, 'AllocateNetwork made the Neutron network');
+    assert.ok(allocatedNets[0]!.tags.includes(SWARM_ALLOCATED_TAG), 'marked as allocated by the swarm manager');
+
+    // Every host then calls CreateNetwork with the same Docker network ID; host 1 also retries its call.
+    const hostPool = await ok(g2.call('IpamDriver.RequestPool', { AddressSpace: 'global', Pool: cidr, SubPool: '', Options: {}, V6: false }), 'RequestPool on host 2');
+    assert.equal(hostPool['PoolID'], poolId, 'host 2 gets the pool the manager allocates from');
     for (const [g, host] of [[g1, 'host 1'], [g2, 'host 2'], [g1, 'host 1 (retry)']] as const) {
       await ok(g.call('NetworkDriver.CreateNetwork', {
         NetworkID: networkId,
         Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
-        IPv4Data: [{ AddressSpace: 'global', Pool: cidr, Gateway: gateway['Address'] }],
+        IPv4Data: ipv4Data,
         IPv6Data: [],
       }), `CreateNetwork on ${host}`);
     }
@@ -219,16 +223,23 @@ describe('two Docker hosts sharing one Neutron', () => {
     assert.equal((await neutron.listSubnets({ network_id: netId })).length, 1, 'so is its subnet');
     assert.ok(existsSync(`/sys/class/net/tap${port.id.slice(0, 11)}`), 'and its host veth');
 
-    // Host 2 is the last user: its container goes, then the network; the pool goes back where it came from.
+    // Host 2's container goes, then host 2 lets go of the network: the swarm still has it.
     await ok(g2.call('NetworkDriver.Leave', { NetworkID: networkId, EndpointID: endpointId }), 'Leave');
     await ok(g2.call('NetworkDriver.DeleteEndpoint', { NetworkID: networkId, EndpointID: endpointId }), 'DeleteEndpoint');
     await ok(g2.call('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: String(address['Address']).split('/')[0] }), 'ReleaseAddress');
+    await ok(g2.call('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: gatewayIp }), 'ReleaseAddress (gateway) on host 2');
+    await ok(g2.call('IpamDriver.ReleasePool', { PoolID: poolId }), 'ReleasePool on host 2');
     await ok(g2.call('NetworkDriver.DeleteNetwork', { NetworkID: networkId }), 'DeleteNetwork on host 2');
+    assert.deepEqual((await tagged()).map((n) => n.id), [netId], 'no host uses the network, but the swarm manager has not freed it: it stays');
+    assert.equal((await neutron.listSubnets({ network_id: netId })).length, 1, 'with its subnet');
+    assert.equal((await neutron.listSubnetPools({ id: poolId })).length, 1, 'and its pool');
+
+    // `docker network rm` on the manager: FreeNetwork, then the gateway and the pool.
+    await ok(g1.call('NetworkDriver.FreeNetwork', { NetworkID: networkId }), 'FreeNetwork');
+    assert.deepEqual(await tagged(), [], 'FreeNetwork removed the Neutron network');
     await ok(g1.call('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: gatewayIp }), 'ReleaseAddress (gateway)');
     await ok(g1.call('IpamDriver.ReleasePool', { PoolID: poolId }), 'ReleasePool');
-    await ok(g1.call('NetworkDriver.FreeNetwork', { NetworkID: networkId }), 'FreeNetwork');
-    assert.deepEqual(await tagged(), [], 'the last host\'s DeleteNetwork removed the Neutron network');
-    assert.deepEqual(await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, cidr) }), [], 'and the pool');
+    assert.deepEqual(await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, cidr) }), [], 'and ReleasePool the pool');
     assert.equal(existsSync(`/sys/class/net/tap${port.id.slice(0, 11)}`), false, 'no host veth is left');
   });
 });

@@ -62,16 +62,20 @@ test('endpoint calls act only on the port of this network and this host: another
   assert.ok(calls.filter((c) => c.startsWith('listPorts')).every((c) => c.includes('"network_id":"net-1"')), 'the lookup names the network');
 });
 
-test('ReleaseAddress refuses a port a live endpoint holds on another host, and deletes nothing', async () => {
-  const live = endpointPort({ 'binding:host_id': 'host2' });
-  const poolId = randomUUID();
-  const { neutron, calls } = fakeNeutron({
-    listSubnets: () => [{ id: 's1', network_id: 'net-1', cidr: '10.0.0.0/24', tags: [], subnetpool_id: poolId }],
-    listPorts: () => [live],
-  });
-  const { ipam } = drivers(neutron);
-  await assert.rejects(ipam.releaseAddress({ PoolID: poolId, Address: '10.0.0.5' }), (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_CONFLICT' && /live endpoint/.test(e.message));
-  assert.deepEqual(writes(calls), []);
+test('ReleaseAddress deletes nothing of a port a live endpoint holds on another host: refused under local scope, left to that host under global scope (Swarm\'s manager releases task addresses)', async () => {
+  for (const capabilityScope of ['local', 'global'] as const) {
+    const live = endpointPort({ 'binding:host_id': 'host2' });
+    const poolId = randomUUID();
+    const { neutron, calls } = fakeNeutron({
+      listSubnets: () => [{ id: 's1', network_id: 'net-1', cidr: '10.0.0.0/24', tags: [], subnetpool_id: poolId }],
+      listPorts: () => [live],
+    });
+    const { ipam } = drivers(neutron, { ...configWith(), capabilityScope });
+    const release = ipam.releaseAddress({ PoolID: poolId, Address: '10.0.0.5' });
+    if (capabilityScope === 'local') await assert.rejects(release, (e: unknown) => e instanceof KuryrError && e.code === 'KURYR_ERR_CONFLICT' && /live endpoint/.test(e.message));
+    else assert.deepEqual(await release, {});
+    assert.deepEqual(writes(calls), [], `${capabilityScope} scope: nothing written`);
+  }
 });
 
 test('RequestPool naming a pool Kuryr made for another Docker network is refused and marks nothing', async () => {

@@ -13,7 +13,7 @@ import { GATEWAY_ADDRESS_TYPE, OPT_MAC, OPT_REQUEST_ADDRESS_TYPE } from '../../s
 import { recordClaim } from '../../src/libnetwork/claim/common.js';
 import type { ClaimRequest } from '../../src/libnetwork/claim/types.js';
 import type { DriverContext } from '../../src/libnetwork/context.js';
-import { DEVICE_OWNER, PORT_OWNED_TAG, vmPortTag } from '../../src/libnetwork/naming.js';
+import { DEVICE_OWNER, PORT_OWNED_TAG, SWARM_ALLOCATED_TAG, vmPortTag } from '../../src/libnetwork/naming.js';
 import { KeyedLock, NeutronState } from '../../src/libnetwork/state.js';
 import { silentLogger } from '../../src/log.js';
 import { memoryNeutron } from './libnetwork-fakes.js';
@@ -80,6 +80,83 @@ test('swarm: the manager allocates the VIP and task addresses before any CreateN
   await manager.ipam.releaseAddress({ PoolID: poolId, Address: ip });
   await manager.ipam.releaseAddress({ PoolID: poolId, Address: vip.split('/')[0]! });
   assert.deepEqual([...manager.ports.values()].filter((p) => p.device_owner === DEVICE_OWNER), [], 'no Kuryr port is left');
+});
+
+/** The calls of a swarm network Kuryr makes itself (no neutron.* options, not inside a VM). */
+const OWN_CIDR = '10.81.0.0/24';
+const ownPool = (w: Wired) => w.ipam.requestPool({ AddressSpace: 'global_scope', Pool: OWN_CIDR, SubPool: '', Options: {}, V6: false });
+const ownNetwork = (gw: string) => ({ IPv4Data: [{ AddressSpace: 'global_scope', Pool: OWN_CIDR, Gateway: gw }], IPv6Data: [] });
+const tagged = (w: Wired, networkId: string) => [...w.networks.values()].filter((n) => n.tags.includes(`kuryr.net.uuid.lh:${networkId.slice(0, 32)}`));
+
+test('swarm, a network Kuryr makes: AllocateNetwork makes it before the VIP; nodes letting go keep it; FreeNetwork then ReleasePool on the manager remove it', async () => {
+  const manager = wire(globalConfig());
+  const worker = wire(globalConfig(), { ...manager, host: manager.host });
+  const networkId = dockerId();
+
+  const { PoolID: poolId } = await ownPool(manager);
+  const { Address: gw } = await gateway(manager, poolId);
+  await manager.net.allocateNetwork({ NetworkID: networkId, Options: {}, ...ownNetwork(gw) });
+  const [network] = tagged(manager, networkId);
+  assert.ok(network, 'AllocateNetwork made the Neutron network');
+  assert.ok(network.tags.includes(SWARM_ALLOCATED_TAG), 'marked as the swarm manager\'s');
+  const subnets = [...manager.subnets.values()].filter((s) => s.network_id === network.id);
+  assert.deepEqual(subnets.map((s) => [s.cidr, s.gateway_ip]), [[OWN_CIDR, '10.81.0.1']], 'and its subnet, with the gateway Docker reserved');
+  const { Address: vip } = await manager.ipam.requestAddress({ PoolID: poolId, Address: '', Options: {} });
+  const { Address: task } = await manager.ipam.requestAddress({ PoolID: poolId, Address: '', Options: {} });
+
+  // The worker runs the task, then the task ends there and the worker lets go of the network.
+  const { PoolID: workerPoolId } = await ownPool(worker);
+  assert.equal(workerPoolId, poolId, 'the node gets the pool the manager allocates from');
+  await worker.net.createNetwork({ NetworkID: networkId, Options: { 'com.docker.network.generic': {} }, ...ownNetwork(gw) });
+  assert.deepEqual(tagged(worker, networkId).map((n) => n.id), [network.id], 'the node\'s CreateNetwork finds the network');
+  const ip = task.split('/')[0]!;
+  const endpointId = dockerId();
+  await worker.ipam.requestAddress({ PoolID: poolId, Address: ip, Options: { [OPT_MAC]: '02:42:0a:51:00:09' } });
+  await worker.net.createEndpoint({ NetworkID: networkId, EndpointID: endpointId, Options: {}, Interface: { Address: task, MacAddress: '02:42:0a:51:00:09' } });
+  await worker.settle();
+  await worker.net.deleteEndpoint({ NetworkID: networkId, EndpointID: endpointId });
+  await worker.ipam.releaseAddress({ PoolID: poolId, Address: ip });
+  await worker.ipam.releaseAddress({ PoolID: poolId, Address: '10.81.0.1' });
+  await worker.ipam.releasePool({ PoolID: poolId });
+  await worker.net.deleteNetwork({ NetworkID: networkId });
+  assert.deepEqual(tagged(manager, networkId).map((n) => n.id), [network.id], 'the network stays while the swarm has it');
+  assert.equal([...manager.subnets.values()].filter((s) => s.network_id === network.id).length, 1, 'so does its subnet');
+  assert.ok(manager.subnetPools.has(poolId), 'and its pool');
+
+  // A new task can still get an address; then the service and the network go on the manager.
+  const { Address: next } = await manager.ipam.requestAddress({ PoolID: poolId, Address: '', Options: {} });
+  await manager.ipam.releaseAddress({ PoolID: poolId, Address: ip });
+  for (const address of [next, vip]) await manager.ipam.releaseAddress({ PoolID: poolId, Address: address.split('/')[0]! });
+  await manager.net.freeNetwork({ NetworkID: networkId });
+  assert.deepEqual(tagged(manager, networkId), [], 'FreeNetwork removed the Neutron network');
+  await manager.ipam.releaseAddress({ PoolID: poolId, Address: '10.81.0.1' });
+  await manager.ipam.releasePool({ PoolID: poolId });
+  assert.equal(manager.subnetPools.has(poolId), false, 'ReleasePool removed the pool');
+  assert.deepEqual([...manager.ports.values()], [], 'no port is left');
+});
+
+test('swarm: the manager\'s late release of a task\'s address frees nothing of the new task given the same address', async () => {
+  const manager = wire(globalConfig());
+  const worker = wire(globalConfig(), { ...manager, host: manager.host });
+  const networkId = dockerId();
+  const { PoolID: poolId } = await ownPool(manager);
+  const { Address: gw } = await gateway(manager, poolId);
+  await manager.net.allocateNetwork({ NetworkID: networkId, Options: {}, ...ownNetwork(gw) });
+  const { Address: old } = await manager.ipam.requestAddress({ PoolID: poolId, Address: '', Options: {} });
+  const ip = old.split('/')[0]!;
+  await ownPool(worker);
+  await worker.net.createNetwork({ NetworkID: networkId, Options: { 'com.docker.network.generic': {} }, ...ownNetwork(gw) });
+  await worker.ipam.requestAddress({ PoolID: poolId, Address: ip, Options: {} });
+  // Scale-down: the node frees the old task's port first; Neutron hands its address to a new task.
+  await worker.ipam.releaseAddress({ PoolID: poolId, Address: ip });
+  const { Address: again } = await manager.ipam.requestAddress({ PoolID: poolId, Address: ip, Options: {} });
+  assert.equal(again, old);
+  const newPort = [...manager.ports.values()].find((p) => p.fixed_ips[0]!.ip_address === ip)!;
+  // Then the manager releases the old task's address: the new task's port stays.
+  await manager.ipam.releaseAddress({ PoolID: poolId, Address: ip });
+  assert.ok(manager.ports.has(newPort.id), 'the new task\'s port is untouched');
+  await manager.ipam.releaseAddress({ PoolID: poolId, Address: ip });
+  assert.equal(manager.ports.has(newPort.id), false, 'its own release frees it');
 });
 
 test('local scope: an address held by another Kuryr port is still refused (only swarm\'s reservations are handed over)', async () => {
