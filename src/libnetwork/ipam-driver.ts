@@ -95,7 +95,8 @@ export class KuryrIpamDriver implements IpamDriver {
           throw conflict(`subnet pool ${pool.id} has shared=${pool.shared} but neutron.net.shared=${opts.shared} was requested`);
         }
         if (!pool.tags.includes(SUBNETPOOL_EXISTING_TAG)) await this.ctx.neutron.addTag('subnetpools', pool.id, SUBNETPOOL_EXISTING_TAG);
-        return { PoolID: pool.id, Pool: cidr.text };
+        // A pool of several prefixes serves several networks: the PoolID names the block, as for the default pool.
+        return { PoolID: pool.prefixes.length > 1 ? blockPoolId(pool.id, cidr.text) : pool.id, Pool: cidr.text };
       }
       // The user's pool does not hold this CIDR: like upstream, serve it from a pool of our own.
     }
@@ -188,10 +189,11 @@ export class KuryrIpamDriver implements IpamDriver {
     const { neutron, state, config, logger } = this.ctx;
     state.forgetPool(req.PoolID);
     state.unreservePool(req.PoolID);
-    const { block } = parsePoolId(req.PoolID);
+    const { neutronPoolId, block } = parsePoolId(req.PoolID);
     if (block) {
-      // A block of the default pool: its subnet went with the network; the pool is the operator's.
+      // A block of the default pool or of a named one: its subnet went with the network; the pool is the operator's.
       this.carved.delete(block);
+      await this.unmarkUnusedPool(neutronPoolId);
       return {};
     }
     const pool = (await neutron.listSubnetPools({ id: req.PoolID }))[0];
@@ -199,7 +201,11 @@ export class KuryrIpamDriver implements IpamDriver {
     // The operator's default pools and user-given pools are never deleted, only un-marked.
     if (pool.name === config.neutron.defaultSubnetpoolV4 || pool.name === config.neutron.defaultSubnetpoolV6 || pool.is_default) return {};
     for (const subnet of await neutron.listSubnets({ tags: pool.id })) {
-      if (subnet.subnetpool_id === pool.id) continue;
+      if (subnet.subnetpool_id === pool.id) {
+        // A subnet Kuryr allocated from this pool for a network another host or the swarm still uses.
+        if (await this.keptByItsNetwork(subnet)) return {};
+        continue;
+      }
       // A pool named for an adopted subnet (-o neutron.subnet.name) is every such network's pool.
       if (pool.tags.includes(subnet.id) && (await this.keptByItsNetwork(subnet))) {
         logger.info({ poolId: pool.id, subnetId: subnet.id }, 'subnet pool still serves other Docker networks (other hosts, or the swarm); kept');
@@ -238,6 +244,15 @@ export class KuryrIpamDriver implements IpamDriver {
       logger.info({ poolId: pool.id }, 'subnet pool still in use; kept');
     }
     return {};
+  }
+
+  /** An operator's pool Kuryr marked as used (a named one) loses the mark once no Kuryr subnet comes from it. */
+  private async unmarkUnusedPool(poolId: string): Promise<void> {
+    const { neutron } = this.ctx;
+    const [pool] = await neutron.listSubnetPools({ id: poolId });
+    if (!pool?.tags.includes(SUBNETPOOL_EXISTING_TAG)) return;
+    const kuryrSubnets = (await neutron.listSubnets({ subnetpool_id: poolId })).filter((s) => s.name.startsWith(SUBNET_NAME_PREFIX));
+    if (kuryrSubnets.length === 0) await neutron.removeTag('subnetpools', poolId, SUBNETPOOL_EXISTING_TAG);
   }
 
   async requestAddress(req: RequestAddressRequest): Promise<RequestAddressResponse> {

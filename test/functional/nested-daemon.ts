@@ -13,7 +13,7 @@ import { kuryrGcIn } from './kuryr-gc.js';
 import { VM_TAG, type CloudEndpoints, type NovaVm } from './nova-vm.js';
 import { unixJson } from '../../src/cli/unix-http.js';
 import { DEVICE_OWNER, SUBNETPOOL_OWNED_TAG, subnetPoolName } from '../../src/libnetwork/naming.js';
-import type { Creatable, Network, SecurityGroup, Subnet } from '../../src/openstack/neutron-types.js';
+import type { Creatable, Network, SecurityGroup, Subnet, SubnetPool } from '../../src/openstack/neutron-types.js';
 
 const SERVER = new URL('../../src/cli/kuryr-server.js', import.meta.url).pathname;
 
@@ -174,19 +174,26 @@ export interface VmNetwork {
   group: SecurityGroup;
   /** The subnet's first three octets. */
   prefix: string;
+  /** With `pooled`: the operator's subnet pool the subnet comes from, holding a second free /24 for Docker networks. */
+  pool?: SubnetPool;
 }
 
 /**
  * Creates the network, its subnet on a free /24 and a security group (allowing ICMP from anywhere with
  * `icmp`), filling `made` as it goes so removeVmNetwork cleans up after a failure halfway.
  */
-export async function createVmNetwork(name: string, opts: { icmp: boolean }, made: Partial<VmNetwork> = {}): Promise<VmNetwork> {
+export async function createVmNetwork(name: string, opts: { icmp: boolean; pooled?: boolean }, made: Partial<VmNetwork> = {}): Promise<VmNetwork> {
   const cidr = await freeCidr(4);
   const prefix = (made.prefix = cidr.replace(/\.0\/24$/, ''));
   const network = (made.network = await neutron.createNetwork({ name: `${name}-vmnet`, admin_state_up: true, tags: [VM_TAG] }));
+  if (opts.pooled) {
+    // Neutron allocates every subnet of a network from one pool or none (subnet pool affinity).
+    made.pool = await neutron.createSubnetPool({ name: `${name}-vmpool`, prefixes: [cidr, await freeCidr(4)], default_prefixlen: 24 });
+  }
   made.subnet = await neutron.createSubnet({
     name: `${name}-vmsubnet`, network_id: network.id, ip_version: 4, cidr, gateway_ip: `${prefix}.1`, enable_dhcp: false,
     allocation_pools: [{ start: `${prefix}.2`, end: `${prefix}.199` }],
+    ...(made.pool ? { subnetpool_id: made.pool.id } : {}),
   } as Creatable<Subnet>);
   made.group = await neutron.createSecurityGroup({ name: `${name}-vmsg`, tags: [VM_TAG] });
   if (opts.icmp) await neutron.createSecurityGroupRules([{ security_group_id: made.group.id, direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' }]);
@@ -214,5 +221,6 @@ export async function removeVmNetwork(made: Partial<VmNetwork>): Promise<string[
   }
   if (group) await attempt(`security group ${group.id}`, () => neutron.deleteSecurityGroup(group.id));
   if (network) await attempt(`network ${network.id}`, () => neutron.deleteNetwork(network.id));
+  if (made.pool) await attempt(`subnet pool ${made.pool.id}`, () => neutron.deleteSubnetPool(made.pool!.id));
   return leftovers;
 }

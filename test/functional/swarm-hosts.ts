@@ -97,7 +97,7 @@ export class SwarmHosts {
 
   private async boot(): Promise<void> {
     let started = Date.now();
-    const { network, group, subnet } = await createVmNetwork(this.name, { icmp: true }, this.made);
+    const { network, group, subnet } = await createVmNetwork(this.name, { icmp: true, pooled: true }, this.made);
     await neutron.createSecurityGroupRules(SWARM_PORTS.map(({ protocol, port }) => ({
       security_group_id: group.id, direction: 'ingress', ethertype: 'IPv4', protocol, port_range_min: port, port_range_max: port, remote_ip_prefix: subnet.cidr,
     })));

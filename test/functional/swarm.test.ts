@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { config, IMAGE, eventually, neutron, uniq } from './harness.js';
 import { PLUGIN, SwarmHosts, type SwarmNode, type TaskContainer } from './swarm-hosts.js';
-import { DEVICE_OWNER, NET_TAG_LOW, SUBNETPOOL_OWNED_TAG, subnetPoolName, vmPortTag } from '../../src/libnetwork/naming.js';
+import { DEVICE_OWNER, NET_TAG_LOW, SUBNETPOOL_OWNED_TAG, SWARM_ALLOCATED_TAG, subnetPoolName, vmPortTag } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
@@ -224,6 +224,56 @@ describe('two Docker hosts (Nova VMs) in one swarm', () => {
       }, 60_000, 1000);
       assert.deepEqual((await neutron.getSubnet(subnet.id)).tags, [], 'the VMs\' subnet carries no pool tag');
       for (const node of h.nodes) assert.deepEqual((await node.vm.refresh()).allowed_address_pairs ?? [], [], `no pair is left on the ${node.role}'s VM port`);
+    });
+    test('a swarm network whose subnet Kuryr makes: the manager\'s allocation makes it on the VMs\' network from their subnet pool, tasks on both hosts reach each other, it outlives the hosts letting go while the network exists, and network rm on the manager removes it', async (t) => {
+      if (skipped(t)) return;
+      const h = hosts!;
+      const own = `kt-swarm-own-${suffix}`;
+      const services = [`kt-swarm-own1-${suffix}`, `kt-swarm-own2-${suffix}`];
+      // Neutron allocates a network's subnets from one pool (or none): on the VMs' network, Kuryr's
+      // subnet comes from the pool of theirs, named to IPAM and to the network driver.
+      const vmPool = h.network.pool!;
+      const cidr = vmPool.prefixes.find((p) => p !== h.network.subnet.cidr)!;
+      const vmNetwork = h.network.network.id;
+      const subnetsOf = () => neutron.listSubnets({ network_id: vmNetwork, cidr });
+      try {
+        await h.manager.docker('network', 'create', '--driver', PLUGIN, '--ipam-driver', PLUGIN, '--scope', 'swarm', '--attachable', '--subnet', cidr,
+          '--ipam-opt', `neutron.pool.name=${vmPool.name}`, '-o', `neutron.pool.name=${vmPool.name}`, own);
+        const [subnet] = await eventually(`the manager's Kuryr made the subnet ${cidr} on the VMs' network`, async () => ((await subnetsOf()).length === 1 ? subnetsOf() : undefined), 30_000, 200);
+        assert.ok((await neutron.getNetwork(vmNetwork)).tags.includes(SWARM_ALLOCATED_TAG), 'the VMs\' network carries the swarm\'s mark');
+
+        for (const [round, service] of services.entries()) {
+          const started = Date.now();
+          await h.manager.docker('service', 'create', '-d', '--no-resolve-image', '--name', service, '--replicas', '2', '--network', own, IMAGE, 'sleep', '86400');
+          const tasks = await h.untilRunning(service, own, 2);
+          figures.push(`kuryr-made network, service ${round + 1}: 2 tasks running ${Date.now() - started} ms after service create`);
+          const ports = (await kuryrPorts(vmNetwork)).filter((p) => p.fixed_ips[0]!.subnet_id === subnet!.id);
+          for (const task of tasks) assert.ok(ports.some((p) => p.fixed_ips[0]!.ip_address === task.ip && p.mac_address === task.mac), `a Kuryr port on ${cidr} holds ${task.ip} (${task.node.role})`);
+          const results = await crossHostPings(tasks);
+          figures.push(...results.map((r) => `kuryr-made network ping ${r}`));
+          assert.ok(results.every((r) => r.includes(': answered')), results.join('\n'));
+
+          await h.manager.docker('service', 'rm', service);
+          // Each host removes its copy of the network when its last task goes (DeleteNetwork, ReleasePool there).
+          await eventually('the worker let go of the network and every port on the subnet is gone', async () => {
+            const listed = await h.worker.docker('network', 'ls', '-q', '--filter', `name=${own}`);
+            const left = (await kuryrPorts(vmNetwork)).filter((p) => p.fixed_ips[0]!.subnet_id === subnet!.id);
+            return listed === '' && left.length === 0 ? true : undefined;
+          }, 90_000, 1000);
+          assert.deepEqual((await subnetsOf()).map((s) => s.id), [subnet!.id], 'the subnet stays while the swarm network exists');
+        }
+
+        await eventually(`network ${own} removed`, () => h.manager.docker('network', 'rm', own).then(() => true), 60_000, 1000);
+        await eventually('no subnet, Kuryr pool, Docker network tag or swarm mark left; the VMs\' pool is unmarked', async () => {
+          const tags = (await neutron.getNetwork(vmNetwork)).tags.filter((tag) => tag.startsWith(NET_TAG_LOW) || tag.startsWith('kuryr.'));
+          const pools = await neutron.listSubnetPools({ name: subnetPoolName(config.subnetpoolNamePrefix, cidr) });
+          const [operatorPool] = await neutron.listSubnetPools({ id: vmPool.id });
+          return (await subnetsOf()).length === 0 && pools.length === 0 && tags.length === 0 && operatorPool?.tags.length === 0 ? true : undefined;
+        }, 60_000, 1000);
+      } finally {
+        for (const service of services) await h.manager.docker('service', 'rm', service).catch(() => undefined);
+        await h.manager.docker('network', 'rm', own).catch(() => undefined);
+      }
     });
   });
 });
