@@ -46,6 +46,7 @@ import {
   SUBNETPOOL_EXISTING_TAG,
   SUBNETPOOL_OWNED_TAG,
   SUBNET_NAME_PREFIX,
+  SWARM_ALLOCATED_TAG,
   UNBOUND_PORT_NAME,
   dockerIdFromTags,
   endpointPortName,
@@ -317,6 +318,7 @@ class GcPlanner {
     // On an adopted network the operator's own ports are expected; on ours, they would make the delete fail.
     const foreign = adopted ? [] : (this.portsByNetwork.get(net.id) ?? []).filter((p) => !isKuryrPort(p) && p.device_owner !== 'network:dhcp');
     if (lowTags.length > 1) return `it is tagged for ${lowTags.length} Docker networks; judge it by hand`;
+    if (net.tags.includes(SWARM_ALLOCATED_TAG)) return `${unknown}, but Swarm's manager allocated it (a node runs none of its tasks): \`docker network rm\` on the manager removes it`;
     if (otherHosts.length > 0) return `${unknown}, but ports on it are bound to ${otherHosts.join(', ')}`;
     if (foreign.length > 0) return `${unknown}, but it holds ports Kuryr did not make (${[...new Set(foreign.map((p) => p.device_owner || p.id))].join(', ')})`;
     if (this.young(net)) return `${unknown}, but it was ${this.graceText(net)}`;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { executeGcPlan, formatGcOutcome, summarizeGc, type GcEffects } from '../../src/gc/execute.js';
 import { planGc, subjectOf, type DockerEndpoint, type DockerView, type GcAction, type GcPolicy, type HostView, type NeutronView, type Stamped } from '../../src/gc/reconcile.js';
 import { EXPOSED_GROUP_TAG } from '../../src/libnetwork/exposed-ports.js';
-import { SUBNETPOOL_OWNED_TAG, existingNetworkTag, idTags, vmPortTag } from '../../src/libnetwork/naming.js';
+import { SUBNETPOOL_OWNED_TAG, SWARM_ALLOCATED_TAG, existingNetworkTag, idTags, vmPortTag } from '../../src/libnetwork/naming.js';
 import type { Network, Port, SecurityGroup, Subnet, SubnetPool } from '../../src/openstack/neutron-types.js';
 
 const HOST = 'node-1';
@@ -185,15 +185,16 @@ test('a network whose Docker network is gone is deleted, with its Kuryr ports, w
   assert.match(plan[3]!.why, /Docker network b20000000000 is not a network of this dockerd/);
 });
 
-test("a network with ports bound to another host, ports Kuryr did not make, a recent port or a port in a sandbox is kept", () => {
+test("a network with ports bound to another host, ports Kuryr did not make, a recent port or a port in a sandbox is kept, and so is one Swarm's manager allocated (a node that runs none of its tasks does not have it)", () => {
   const cases: [string, (net: Network) => Port[], HostView | ((ports: Port[]) => HostView), RegExp][] = [
     ['other host', (n) => [endpointPort(n, DEAD_EP), endpointPort(n, LIVE_EP, { 'binding:host_id': 'node-2' })], hostOf([]), /bound to node-2/],
     ['router', (n) => [endpointPort(n, DEAD_EP), endpointPort(n, '', { device_owner: 'network:router_interface', tags: [], 'binding:host_id': '' })], hostOf([]), /ports Kuryr did not make \(network:router_interface\)/],
     ['recent port', (n) => [endpointPort(n, DEAD_EP, { updated_at: FRESH })], hostOf([]), /a port on it was changed within the grace period/],
     ['sandbox', (n) => [endpointPort(n, DEAD_EP)], (ports) => hostOf([], [tapOf(ports[0]!)]), /in use in a running sandbox/],
+    ['swarm', (n) => [endpointPort(n, DEAD_EP)], hostOf([]), /Swarm's manager allocated it/],
   ];
   for (const [what, makePorts, host, why] of cases) {
-    const net = network(GONE_NET);
+    const net = network(GONE_NET, what === 'swarm' ? { tags: [...network(GONE_NET).tags, SWARM_ALLOCATED_TAG] } : {});
     const ports = makePorts(net);
     const plan = planGc(view({ networks: [net], ports }), dockerOf({}), typeof host === 'function' ? host(ports) : host, policy);
     const netAction = plan.find((a) => a.kind === 'network');
