@@ -77,6 +77,17 @@ export interface DockerContainer {
   NetworkSettings: { Networks: Record<string, DockerEndpointSettings> | null };
 }
 
+/** An installed managed (v2) plugin, as `GET /plugins` lists it (only what Kuryr reads). */
+export interface DockerPlugin {
+  /** 64 hex digits; also the name of the cgroup its processes run in. */
+  Id: string;
+  /** With its tag (`kuryr/libnetwork2:latest`): the driver name of the networks it serves. */
+  Name: string;
+  Enabled: boolean;
+  /** `Types`: e.g. `docker.networkdriver/1.0`; `Socket`: its file name in the plugin's /run/docker/plugins. */
+  Config: { Interface: { Types: string[]; Socket: string } };
+}
+
 /** What Kuryr reads from Docker; the client below implements it, tests fake it. */
 export interface DockerApi {
   version(): Promise<DockerVersion>;
@@ -86,6 +97,8 @@ export interface DockerApi {
   /** `all`: stopped containers too; `filters` as Docker names them (`network`, `name`, `id`...). */
   listContainers(opts?: { all?: boolean; filters?: Record<string, string[]> }): Promise<DockerContainerSummary[]>;
   inspectContainer(id: string): Promise<DockerContainer>;
+  /** Managed plugins, enabled or not (API 1.25+). */
+  listPlugins(): Promise<DockerPlugin[]>;
 }
 
 /** Docker answered with an error status, or did not answer in time. */
@@ -188,6 +201,10 @@ export class DockerClient implements DockerApi {
 
   async inspectContainer(id: string): Promise<DockerContainer> {
     return this.call<DockerContainer>('GET', await this.versioned(`/containers/${encodeURIComponent(id)}/json`, {}));
+  }
+
+  async listPlugins(): Promise<DockerPlugin[]> {
+    return this.call<DockerPlugin[]>('GET', await this.versioned('/plugins', {}));
   }
 
   /** `/v<api>/path?query`, negotiating the version with dockerd on first use. */

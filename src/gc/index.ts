@@ -2,23 +2,23 @@
  * Garbage collection of Kuryr's leftovers (crashes, failed rollbacks): snapshot, plan, execute.
  * Used by `kuryr gc` and, with `gc_on_start` / `gc_interval`, by the daemon.
  */
-import { basename } from 'node:path';
 import { IprouteHostNetwork } from '../binding/host/index.js';
 import type { KuryrConfig } from '../config/types.js';
 import type { DockerApi } from '../docker/client.js';
-import { pluginNameForSpecDir } from '../libnetwork/plugin-spec.js';
-import type { Logger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import type { Neutron, Port } from '../openstack/neutron-types.js';
 import { bindingHost, insideVm } from '../libnetwork/context.js';
 import { vmPortTag } from '../libnetwork/naming.js';
 import { containerPairs } from '../libnetwork/nested/port-binder.js';
 import { VmPort } from '../libnetwork/nested/vm-port.js';
 import { VmTrunk } from '../libnetwork/nested/vm-trunk.js';
+import { servedDriverNamesWithPluginName } from './driver-names.js';
 import { executeGcPlan, formatGcOutcome, summarizeGc, type GcOutcome } from './execute.js';
 import { planGc, type HostDevice } from './reconcile.js';
 import { listKuryrDevices, takeSnapshot } from './snapshot.js';
 
 export { formatGcOutcome, summarizeGc, type GcOutcome } from './execute.js';
+export { servedDriverNames } from './driver-names.js';
 
 /** Long enough for a `docker run` or `docker network create` to finish what it started in Neutron. */
 export const DEFAULT_GC_GRACE_SECONDS = 120;
@@ -38,19 +38,17 @@ export interface GcDeps {
   /** Defaults: `ip -json link show type veth`, and deleting through iproute2. */
   listDevices?: () => Promise<HostDevice[]>;
   deleteDevice?: (name: string) => Promise<void>;
-}
-
-/** The names Docker knows this daemon by: its socket's file name, and its spec file's when it writes one. */
-export function servedDriverNames(config: Pick<KuryrConfig, 'socketPath' | 'pluginSpecDir' | 'kuryrUri'>): string[] {
-  const names = new Set<string>();
-  if (config.socketPath) names.add(basename(config.socketPath, '.sock'));
-  if (config.pluginSpecDir && config.kuryrUri) names.add(pluginNameForSpecDir(config.pluginSpecDir));
-  return [...names];
+  /** What gc could not learn (the daemon: its log). Default: stderr, for `kuryr gc`. */
+  logger?: Logger;
+  /** Default: /proc/self/cgroup (which managed plugin this process runs in, if any). */
+  readOwnCgroups?: () => Promise<string>;
 }
 
 export async function runGc(deps: GcDeps, opts: GcRunOptions): Promise<GcOutcome[]> {
   const { config } = deps;
   const nested = await nestedScope(deps);
+  const logger = deps.logger ?? createLogger({ name: 'kuryr-gc' });
+  const driverNames = await servedDriverNamesWithPluginName({ config, docker: deps.docker, logger, readOwnCgroups: deps.readOwnCgroups });
   const snapshot = await takeSnapshot({
     neutron: deps.neutron,
     docker: deps.docker,
@@ -66,7 +64,7 @@ export async function runGc(deps: GcDeps, opts: GcRunOptions): Promise<GcOutcome
     unattributedNetworks: opts.unattributedNetworks,
     subnetpoolNamePrefix: config.subnetpoolNamePrefix,
     defaultPoolNames: [config.neutron.defaultSubnetpoolV4, config.neutron.defaultSubnetpoolV6],
-    driverNames: servedDriverNames(config),
+    driverNames,
   });
   const host = deps.deleteDevice ? undefined : new IprouteHostNetwork();
   const deleteDevice = deps.deleteDevice ?? ((name: string) => host!.deleteLink(name));
@@ -107,7 +105,7 @@ export function scheduleGc(deps: GcDeps, logger: Logger, when: { onStart: boolea
     if (running) return;
     running = true;
     try {
-      const outcomes = await runGc(deps, { dryRun: false, gracePeriodSeconds: DEFAULT_GC_GRACE_SECONDS, unattributedNetworks: false });
+      const outcomes = await runGc({ logger, ...deps }, { dryRun: false, gracePeriodSeconds: DEFAULT_GC_GRACE_SECONDS, unattributedNetworks: false });
       for (const o of outcomes) {
         if (o.result === 'failed') logger.warn({ kind: o.action.kind, error: o.error }, `gc: ${formatGcOutcome(o)}`);
         else if (o.result === 'kept') logger.debug({ kind: o.action.kind }, `gc: ${formatGcOutcome(o)}`);

@@ -5,10 +5,13 @@
  * to disable a plugin in use, `docker plugin upgrade` to a second build with networks and
  * endpoints kept, and a cleanup that leaves nothing in Neutron. The plugin reads a copy of the
  * stack's kuryr.conf from a config directory of its own (`docker plugin set config.source=`),
- * without metrics_listen, which the stack's daemon holds on this host.
+ * without metrics_listen, which the stack's daemon holds on this host, and with gc_interval: the
+ * plugin's own gc removes an orphan port from the plugin's live network (Docker names that network's
+ * driver NAME:TAG, which gc inside the plugin learns from Docker).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +20,9 @@ import { CONFIG_FILES, config, docker, dockerFails, dockerNetworkId, eventually,
 import { freePrefix } from './free-subnets.js';
 import { startLocalRegistry, type LocalRegistry } from './local-registry.js';
 import { readmeCommands } from './readme-blocks.js';
-import { idTags, PORT_POOLED_TAG } from '../../src/libnetwork/naming.js';
+import { DEFAULT_GC_GRACE_SECONDS } from '../../src/gc/index.js';
+import type { Stamped } from '../../src/gc/reconcile.js';
+import { DEVICE_OWNER, endpointPortName, idTags, PORT_OWNED_TAG, PORT_POOLED_TAG } from '../../src/libnetwork/naming.js';
 import type { Port } from '../../src/openstack/neutron-types.js';
 
 const suffix = uniq();
@@ -33,6 +38,8 @@ const DIST = fileURLToPath(new URL('../..', import.meta.url));
 const BUILD_PLUGIN = join(REPO, 'scripts/build-plugin.sh');
 const PREFIX = await freePrefix();
 const POOL_PREFIX = await freePrefix();
+/** Seconds between the plugin's gc runs: often, so that the test waits little past gc's grace period. */
+const GC_INTERVAL = 10;
 
 /** The README's install section, run as written but for the test's own tag, build and config dir. */
 const INSTALL_SECTION = 'Install as a Docker managed plugin';
@@ -51,6 +58,8 @@ let confDir = '';
 let registry: LocalRegistry | undefined;
 /** Neutron network IDs of the test's Docker networks, for the final sweep. */
 const neutronNets = new Map<string, string>();
+/** A port left on NET as a crash between CreateEndpoint and Docker recording the endpoint leaves one. */
+let orphan: Stamped<Port> | undefined;
 
 function probe(): string {
   if (!existsSync('/usr/bin/mmdebstrap')) return 'mmdebstrap is not installed (scripts/test.sh installs it): the plugin rootfs cannot be built';
@@ -89,6 +98,13 @@ async function createNetwork(name: string, prefix: string, ...opts: string[]): P
   return net.id;
 }
 
+/** A Kuryr port for an endpoint Docker never recorded: Kuryr's owner and tags, bound to this host. */
+function leakPort(networkId: string): Promise<Stamped<Port>> {
+  const endpointId = randomBytes(32).toString('hex');
+  const tags = [PORT_OWNED_TAG, ...idTags(endpointId)];
+  return neutron.createPort({ name: endpointPortName(endpointId), network_id: networkId, device_owner: DEVICE_OWNER, device_id: endpointId, 'binding:host_id': config.hostname, tags } as Partial<Port>);
+}
+
 async function ping(from: string, to: string, network: string): Promise<void> {
   await docker('exec', from, 'ping', '-c', '2', '-W', '2', (await endpointOf(to, network)).ip);
 }
@@ -99,7 +115,7 @@ describe('Kuryr as a Docker managed plugin', () => {
     if (skipReason) return;
     confDir = mkdtempSync(join(tmpdir(), 'kuryr-plugin-conf-'));
     const conf = CONFIG_FILES.map((f) => readFileSync(f, 'utf8')).join('\n');
-    writeFileSync(join(confDir, 'kuryr.conf'), conf.replace(/^metrics_listen\s*=.*$/gm, ''), { mode: 0o600 });
+    writeFileSync(join(confDir, 'kuryr.conf'), `${conf.replace(/^metrics_listen\s*=.*$/gm, '')}\n[DEFAULT]\ngc_interval = ${GC_INTERVAL}\n`, { mode: 0o600 });
     const started = Date.now();
     for (const line of installCommands()) await sh('bash', ['-c', `cd ${REPO} && ${line}`], 600_000);
     console.log(`# installed ${REF} (README: ${INSTALL_SECTION}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -111,6 +127,7 @@ describe('Kuryr as a Docker managed plugin', () => {
     await docker('plugin', 'disable', '-f', REF).catch(() => undefined);
     await docker('plugin', 'rm', '-f', REF).catch(() => undefined);
     await registry?.close();
+    if (orphan) await neutron.deletePort(orphan.id).catch(() => undefined);
     if (confDir) rmSync(confDir, { recursive: true, force: true });
   });
 
@@ -118,6 +135,8 @@ describe('Kuryr as a Docker managed plugin', () => {
     if (skipReason) return t.skip(skipReason);
     assert.equal(await docker('plugin', 'inspect', '-f', '{{.Enabled}}', REF), 'true');
     const netId = await createNetwork(NET, PREFIX);
+    // For the gc test: made first, so that it leaves gc's grace period while the tests in between run.
+    orphan = await leakPort(netId);
     await docker('run', '-d', '--name', containers[0]!, '--net', NET, IMAGE, 'sleep', '900');
     await docker('run', '-d', '--name', containers[1]!, '--net', NET, IMAGE, 'sleep', '900');
     for (const c of containers.slice(0, 2)) {
@@ -188,6 +207,22 @@ describe('Kuryr as a Docker managed plugin', () => {
     await ping(containers[0]!, containers[1]!, NET);
     await docker('run', '-d', '--name', containers[2]!, '--net', NET, IMAGE, 'sleep', '900');
     await ping(containers[2]!, containers[0]!, NET);
+  });
+
+  test("the plugin's own gc removes an orphan Kuryr port from the plugin's live network and keeps its containers' ports", async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    assert.ok(orphan, 'the first test left an orphan port on the network');
+    const left = orphan;
+    const started = Date.now();
+    // gc judges a port only once unchanged for its grace period, then at its next run.
+    const graceLeftMs = (Date.parse(left.updated_at ?? left.created_at ?? '') || started) + DEFAULT_GC_GRACE_SECONDS * 1000 - started;
+    t.diagnostic(`orphan port ${left.id}: ${Math.max(0, Math.round(graceLeftMs / 1000))} s of gc's grace period left`);
+    await eventually(`the plugin's gc to delete orphan port ${left.id}`, async () => ((await neutron.listPorts({ id: left.id })).length === 0 ? true : undefined), Math.max(0, graceLeftMs) + (3 * GC_INTERVAL + 30) * 1000, 1000);
+    t.diagnostic(`deleted ${((Date.now() - started) / 1000).toFixed(1)} s after the test started waiting`);
+    orphan = undefined;
+    // The run that deleted the orphan judged every port on the network: the containers' are still there.
+    for (const c of containers.slice(0, 3)) assert.equal((await portOf(c, NET)).device_owner, DEVICE_OWNER, `${c}'s port is kept`);
+    await ping(containers[2]!, containers[1]!, NET);
   });
 
   test('removing the containers and the network leaves nothing in Neutron; docker plugin rm removes the plugin', async (t) => {

@@ -23,6 +23,11 @@ function answer(req: IncomingMessage): { status: number; body: unknown } | 'hang
   }
   if (url.pathname.endsWith('/containers/slow/json')) return 'hang';
   if (url.pathname.endsWith('/containers/json')) return { status: 200, body: [] };
+  // As dockerd 20.10 lists a managed plugin (trimmed to what Kuryr reads, plus a field it ignores).
+  if (url.pathname.endsWith('/plugins')) {
+    const Interface = { Socket: 'kuryr-libnetwork.sock', Types: ['docker.networkdriver/1.0', 'docker.ipamdriver/1.0'] };
+    return { status: 200, body: [{ Id: 'ab'.repeat(32), Name: 'kuryr/libnetwork2:latest', Enabled: true, PluginReference: 'kuryr/libnetwork2:latest', Config: { Interface } }] };
+  }
   return { status: 404, body: { message: `No such object: ${url.pathname.split('/').at(-2)}` } };
 }
 
@@ -70,6 +75,15 @@ test('an older dockerd is spoken to in its own version; a pinned version skips n
 test("a network's endpoints come back keyed by container, with the container name", async () => {
   const net = await new DockerClient(config).inspectNetwork('n1');
   assert.deepEqual(Object.entries(net.Containers ?? {}).map(([id, e]) => [id, e.Name, e.EndpointID]), [['c1', 'web', 'e1']]);
+});
+
+test('managed plugins are listed with their ID, tagged name and interface', async () => {
+  seen.length = 0;
+  const [plugin] = await new DockerClient(config, { apiVersion: '1.41' }).listPlugins();
+  assert.deepEqual(seen, ['/v1.41/plugins']);
+  assert.equal(plugin?.Id, 'ab'.repeat(32));
+  assert.equal(plugin?.Name, 'kuryr/libnetwork2:latest');
+  assert.deepEqual(plugin?.Config.Interface.Types, ['docker.networkdriver/1.0', 'docker.ipamdriver/1.0']);
 });
 
 test("a missing object is KURYR_ERR_NOT_FOUND with Docker's message and status", async () => {
