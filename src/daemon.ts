@@ -23,6 +23,8 @@ import { insideVm } from './libnetwork/context.js';
 import { vmPortTag } from './libnetwork/naming.js';
 import type { NestedMode } from './binding/nested.js';
 import { createOpenStackClients, type OpenStackClients } from './openstack/index.js';
+import { CniServer } from './cni/daemon/server.js';
+import { CniService } from './cni/daemon/service.js';
 import type { Neutron } from './openstack/neutron-types.js';
 
 /** How long a stopping daemon waits for its background Neutron work. */
@@ -117,6 +119,7 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
   };
   // Docker's capability handshakes are answered as soon as the listeners are open; the rest waits for the start.
   let started: Promise<void> = new Promise(() => undefined);
+  let isStarted = false;
   const afterStart = () => started;
   const net = heldUntilStarted(new KuryrNetworkDriver(ctx), afterStart, ['getCapabilities']);
   const ipam = heldUntilStarted(new KuryrIpamDriver(ctx), afterStart, ['getCapabilities', 'getDefaultAddressSpaces']);
@@ -127,6 +130,10 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
   registerGauges(metrics, ctx.pools, ctx.state);
   const server = new PluginServer(protocol, logger);
   const metricsServer = new MetricsServer(metrics, logger.child({ component: 'metrics' }));
+  // Pods through kuryr-cni: the same context (pools, binder, Neutron) as Docker's containers.
+  const cni = config.cniDaemon.enabled
+    ? new CniServer({ service: new CniService(ctx), logger: logger.child({ component: 'cni' }), started: afterStart, isStarted: () => isStarted })
+    : undefined;
   let stopGc: (() => void) | undefined;
   return {
     clients,
@@ -145,9 +152,11 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
         await ctx.pools.start();
       };
       const addresses = await listenAll(config, server, metricsServer, opts.activatedSocketFd);
+      if (cni) addresses.push(await cni.listen(config.cniDaemon.socketPath));
       opts.onListening?.(addresses);
       started = start();
       await started;
+      isStarted = true;
       if (config.gcOnStart || config.gcInterval > 0) {
         stopGc = scheduleGc({ config, neutron: clients.neutron, docker }, logger.child({ component: 'gc' }), { onStart: config.gcOnStart, intervalSeconds: config.gcInterval });
       }
@@ -157,7 +166,7 @@ export function buildDaemon(config: KuryrConfig, logger: Logger): Daemon {
       stopGc?.();
       dnsNames?.close();
       ctx.pools.stop();
-      await Promise.all([server.close(), metricsServer.close()]);
+      await Promise.all([server.close(), metricsServer.close(), cni?.close()]);
       // Claims and scrubs still under way would otherwise be left for `kuryr gc`: give them a moment.
       const bound = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_DRAIN_MS).unref());
       await Promise.race([ctx.state.drainPending(), bound]);

@@ -185,7 +185,7 @@ function warnReadableSecrets(files: readonly ReadFile[], source: AuthInput, warn
 }
 
 /** Options Kuryr-TS adds to upstream's: reconciliation, metrics, Docker's API, pools, port forwarding. */
-function buildExtras(r: OptionReader): Pick<KuryrConfig, 'callTimeout' | 'metricsListen' | 'dockerPluginTls' | 'gcOnStart' | 'gcInterval' | 'docker' | 'vifPool' | 'portForwarding'> {
+function buildExtras(r: OptionReader): Pick<KuryrConfig, 'callTimeout' | 'metricsListen' | 'dockerPluginTls' | 'gcOnStart' | 'gcInterval' | 'docker' | 'vifPool' | 'portForwarding' | 'cniDaemon'> {
   const metricsListen = (r.str('DEFAULT', 'metrics_listen') ?? '').trim();
   if (metricsListen && !/^(\[[0-9a-fA-F:]+\]|[^:]+):\d{1,5}$/.test(metricsListen)) {
     throw configError(`kuryr.conf: [DEFAULT] metrics_listen = "${metricsListen}" is not host:port (${r.lookup('DEFAULT', 'metrics_listen')?.origin.where ?? 'default'})`);
@@ -221,10 +221,21 @@ function buildExtras(r: OptionReader): Pick<KuryrConfig, 'callTimeout' | 'metric
       updateFrequency: r.int('vif_pool', 'ports_pool_update_frequency')!,
     },
     portForwarding: { floatingIp: (r.str('port_forwarding', 'floating_ip') ?? '').trim() },
+    cniDaemon: cniDaemonOptions(r),
   };
 }
 
-type Defaults = Omit<KuryrConfig, 'sources' | 'neutron' | 'binding' | 'warnings' | 'callTimeout' | 'metricsListen' | 'dockerPluginTls' | 'gcOnStart' | 'gcInterval' | 'docker' | 'vifPool' | 'portForwarding'> & {
+/** `[cni_daemon]`: the socket must be an absolute path (the daemon runs as root and replaces what is there). */
+function cniDaemonOptions(r: OptionReader): KuryrConfig['cniDaemon'] {
+  const socketPath = (r.str('cni_daemon', 'socket_path') ?? '').trim();
+  const enabled = r.bool('cni_daemon', 'enabled');
+  if (enabled && !/^\/[^\0]+$/.test(socketPath)) {
+    throw configError(`kuryr.conf: [cni_daemon] socket_path = "${socketPath}" is not an absolute path (${r.lookup('cni_daemon', 'socket_path')?.origin.where ?? 'default'})`);
+  }
+  return { enabled, socketPath };
+}
+
+type Defaults = Omit<KuryrConfig, 'sources' | 'neutron' | 'binding' | 'warnings' | 'callTimeout' | 'metricsListen' | 'dockerPluginTls' | 'gcOnStart' | 'gcInterval' | 'docker' | 'vifPool' | 'portForwarding' | 'cniDaemon'> & {
   defaultPortDriver: PortDriverName;
   enabledPortDrivers: PortDriverName[];
 };

@@ -172,6 +172,12 @@ export const PORT_FORWARDING_OPTS: readonly OptDef[] = [
   s('floating_ip', '', { help: 'Address or ID of the floating IP published ports forward from (empty: -p is refused).' }),
 ];
 
+/** The node daemon's CNI endpoint (Kubernetes pods through `kuryr-cni`); upstream kuryr-kubernetes' section name. */
+export const CNI_DAEMON_OPTS: readonly OptDef[] = [
+  b('enabled', 'False', { help: 'Also serve CNI requests from kuryr-cni (pods on Neutron ports) on socket_path.' }),
+  s('socket_path', '/run/kuryr/cni.sock', { help: 'Unix socket kuryr-cni reaches the daemon on; mode 0600 (root only). Upstream listened on TCP 127.0.0.1:5036 instead.' }),
+];
+
 export const GROUPS: Readonly<Record<string, readonly OptDef[]>> = {
   DEFAULT: [...DEFAULT_OPTS, ...KURYR_OPTS],
   neutron: NEUTRON_OPTS,
@@ -179,6 +185,7 @@ export const GROUPS: Readonly<Record<string, readonly OptDef[]>> = {
   docker: DOCKER_OPTS,
   vif_pool: VIF_POOL_OPTS,
   port_forwarding: PORT_FORWARDING_OPTS,
+  cni_daemon: CNI_DAEMON_OPTS,
 };
 
 /** Options that were renamed or live elsewhere: `group/name` → hint. */

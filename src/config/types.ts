@@ -84,6 +84,12 @@ export interface VifPoolConfig {
   updateFrequency: number;
 }
 
+export interface CniDaemonConfig {
+  /** Serve kuryr-cni's requests. */
+  enabled: boolean;
+  socketPath: string;
+}
+
 export interface PortForwardingConfig {
   /** Floating IP address or ID published ports forward from; empty: -p is refused. */
   floatingIp: string;
@@ -126,6 +132,7 @@ export interface KuryrConfig {
   docker: DockerApiConfig;
   vifPool: VifPoolConfig;
   portForwarding: PortForwardingConfig;
+  cniDaemon: CniDaemonConfig;
   /** `[DEFAULT] default_port_driver` as a short name (upstream module paths are mapped). Always set by loadConfig. */
   defaultPortDriver?: PortDriverName;
   /** `[DEFAULT] enabled_port_drivers` as short names. Always set by loadConfig. */

@@ -41,6 +41,7 @@ import {
   NET_TAG_LOW,
   PORT_ENDPOINT_TAG,
   PORT_EXISTING_TAG,
+  PORT_CNI_TAG,
   PORT_OWNED_TAG,
   PORT_POOLED_TAG,
   SUBNETPOOL_EXISTING_TAG,
@@ -336,6 +337,11 @@ class GcPlanner {
       if (this.verdicts.has(port.id) || hostOf(port) !== this.policy.hostname || this.otherDriver(port)) continue;
       if (!isKuryrPort(port)) {
         if (hasKuryrTag(port)) this.judgePort(port, 'keep', notOursWhy(port));
+        continue;
+      }
+      if (port.tags.includes(PORT_CNI_TAG)) {
+        // Docker knows nothing of pods: the runtime's CNI GC (with its list of live attachments) judges them.
+        this.judgePort(port, 'keep', "a pod's interface (kuryr-cni): CNI GC judges it");
         continue;
       }
       this.judgeHostPort(port);

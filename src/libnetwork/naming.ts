@@ -92,3 +92,11 @@ export function poolSettingsFromTags(tags: string[]): PoolOptions {
     ...(Number.isInteger(parsed) && parsed >= 0 ? { min: parsed } : {}),
   };
 }
+
+/** Marks a port that serves a CNI attachment (a pod's interface): the CNI daemon's GC judges it, Docker's gc does not. */
+export const PORT_CNI_TAG = 'kuryr.cni';
+/** The attachment's interface in the pod (CNI_IFNAME); its container is the port's device_id. */
+export const cniIfnameTag = (ifname: string) => `kuryr.cni.ifname:${ifname}`;
+/** The pod, as the runtime named it in CNI_ARGS. */
+export const cniPodTag = (namespace: string, name: string) => `kuryr.cni.pod:${namespace}/${name}`;
+export const cniPodUidTag = (uid: string) => `kuryr.cni.pod.uid:${uid}`;

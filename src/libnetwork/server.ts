@@ -195,7 +195,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
  * 0700 directory beside its final path, tightened there, and renamed into place (replacing a
  * stale socket atomically). Returns the socket's inode, so that close removes only its own socket.
  */
-async function listenOnSocket(app: FastifyInstance, socketPath: string): Promise<number> {
+export async function listenOnSocket(app: FastifyInstance, socketPath: string): Promise<number> {
   // Created like any directory (0755 under the usual umask); an existing one, such as Docker's
   // 0700 /run/docker/plugins, keeps its mode.
   await mkdir(dirname(socketPath), { recursive: true });
@@ -324,7 +324,7 @@ function servedNames(opts: ListenOptions): ServedName[] {
 }
 
 /** Removes our socket, not one a later daemon has since put at the same path. */
-async function removeIfSame(path: string, ino: number): Promise<void> {
+export async function removeIfSame(path: string, ino: number): Promise<void> {
   const now = await stat(path).catch(() => undefined);
   if (now?.ino === ino) await rm(path, { force: true });
 }

@@ -34,6 +34,8 @@ export interface Subnet {
   enable_dhcp: boolean;
   subnetpool_id: string | null;
   host_routes: HostRoute[];
+  /** Name servers DHCP hands out; CNI's result passes them to the pod. */
+  dns_nameservers?: string[];
   tags: string[];
   project_id?: string;
 }

@@ -13,6 +13,7 @@ import { KuryrIpamDriver } from '../../src/libnetwork/ipam-driver.js';
 import { KuryrNetworkDriver } from '../../src/libnetwork/network-driver.js';
 import { PortPools } from '../../src/libnetwork/port-pool.js';
 import { KeyedLock, NeutronState, type PortBinder } from '../../src/libnetwork/state.js';
+import type { DriverContext } from '../../src/libnetwork/context.js';
 import { memoryNeutron, type MemoryNeutron } from './libnetwork-fakes.js';
 
 export const HOST = 'host1';
@@ -41,6 +42,8 @@ export interface Wired extends MemoryNeutron {
   ipam: KuryrIpamDriver;
   /** Waits for the Neutron bookkeeping the drivers leave off Docker's critical path. */
   settle(): Promise<void>;
+  /** What the drivers share (CNI's service takes it too). */
+  ctx: DriverContext;
 }
 
 /**
@@ -66,7 +69,7 @@ export function wire(config = testConfig(), restartOf?: Wired): Wired {
     await new Promise((r) => setImmediate(r));
     await state.drainPending();
   };
-  return { neutron: memory.neutron, networks: memory.networks, subnets: memory.subnets, subnetPools: memory.subnetPools, ports: memory.ports, host, state, pools, net: new KuryrNetworkDriver(ctx), ipam: new KuryrIpamDriver(ctx), settle };
+  return { neutron: memory.neutron, networks: memory.networks, subnets: memory.subnets, subnetPools: memory.subnetPools, ports: memory.ports, host, state, pools, net: new KuryrNetworkDriver(ctx), ipam: new KuryrIpamDriver(ctx), settle, ctx };
 }
 
 export interface DockerNetwork {
