@@ -29,9 +29,11 @@ if [ -n "${KURYR_TEST_SHARED_ONLY:-}" ]; then export KURYR_STACK_SKIP_DAEMON=1; 
 bash scripts/stack.sh up
 echo "test.sh: stack ready in $(( $(date +%s) - started ))s"
 
-# Tools only the packaging tests use (root file systems for the plugin and the image, shell linting
-# of the devstack plugin, unit file checks), from Debian's packages; the stack's own are in stack.sh.
-TEST_PACKAGES=(mmdebstrap shellcheck systemd)
+# Tools only the tests use, from Debian's packages (the stack's own are in stack.sh): root file
+# systems for the plugin and the image, shell linting of the devstack plugin, unit file checks, and
+# the container runtimes that drive kuryr-cni (podman 4.3, whose CNI backend the tests select in a
+# private containers.conf, and the reference CNI plugins; containerd comes with docker.io).
+TEST_PACKAGES=(mmdebstrap shellcheck systemd podman containernetworking-plugins)
 missing=()
 for p in "${TEST_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
