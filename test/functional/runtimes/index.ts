@@ -26,12 +26,14 @@ export interface RuntimesOptions {
 }
 
 export class TestRuntimes {
+  /** Ready to run containers: set only when the runtime started and has the images. */
   podman?: Podman;
   containerd?: CriContainerd;
   images?: TestImages;
-  /** Why a runtime is absent. */
+  /** Why a runtime is absent: not installed, or it could not start here (with its error). */
   readonly skipped: { podman?: string; containerd?: string } = {};
-
+  /** What `stop` stops, ready or not. */
+  private readonly started: { podman?: Podman; containerd?: CriContainerd } = {};
   /** Host paths that only exist because of this fixture's runtimes, removed by `stop`. */
   private readonly systemPaths = systemPathsAbsent();
 
@@ -41,7 +43,9 @@ export class TestRuntimes {
   static async start(opts: RuntimesOptions): Promise<TestRuntimes> {
     const runtimes = new TestRuntimes(mkdtempSync('/tmp/kt-rt-'));
     try {
-      await runtimes.startAll(opts);
+      const bin = cniBinDir(`${runtimes.dir}/cni-bin`, { ...opts.plugins, ...(existsSync(`${REFERENCE_PLUGINS}/loopback`) ? { loopback: `${REFERENCE_PLUGINS}/loopback` } : {}) });
+      await runtimes.startPodman(bin, opts.dockerImage);
+      await runtimes.startContainerd(bin);
     } catch (err) {
       await runtimes.stop();
       throw err;
@@ -49,20 +53,30 @@ export class TestRuntimes {
     return runtimes;
   }
 
-  private async startAll(opts: RuntimesOptions): Promise<void> {
-    const bin = cniBinDir(`${this.dir}/cni-bin`, { ...opts.plugins, ...(existsSync(`${REFERENCE_PLUGINS}/loopback`) ? { loopback: `${REFERENCE_PLUGINS}/loopback` } : {}) });
+  private async startPodman(bin: string, dockerImage: string): Promise<void> {
     this.skipped.podman = await podmanUnavailable();
-    if (!this.skipped.podman) {
-      this.podman = await Podman.start(`${this.dir}/podman`, bin);
-      this.images = await buildImages(this.podman, `${this.dir}/images`, opts.dockerImage);
+    if (this.skipped.podman) return;
+    try {
+      const podman = (this.started.podman = await Podman.start(`${this.dir}/podman`, bin));
+      this.images = await buildImages(podman, `${this.dir}/images`, dockerImage);
+      this.podman = podman;
+    } catch (err) {
+      this.skipped.podman = `podman cannot run here: ${(err as Error).message}`;
     }
+  }
+
+  private async startContainerd(bin: string): Promise<void> {
     this.skipped.containerd = await containerdUnavailable();
     if (!this.skipped.containerd && !this.images) this.skipped.containerd = `its images come from podman, which is absent: ${this.skipped.podman}`;
     if (!this.skipped.containerd && !existsSync(`${bin}/loopback`)) this.skipped.containerd = `CRI needs the loopback CNI plugin in ${REFERENCE_PLUGINS} (Debian's containernetworking-plugins)`;
-    if (!this.skipped.containerd && this.images) {
-      this.containerd = await CriContainerd.start(`${this.dir}/containerd`, { cniBinDir: bin, sandboxImage: this.images.pause });
-      await this.containerd.importImage(this.images.archives.pause);
-      await this.containerd.importImage(this.images.archives.busybox);
+    if (this.skipped.containerd || !this.images) return;
+    try {
+      const containerd = (this.started.containerd = await CriContainerd.start(`${this.dir}/containerd`, { cniBinDir: bin, sandboxImage: this.images.pause }));
+      await containerd.importImage(this.images.archives.pause);
+      await containerd.importImage(this.images.archives.busybox);
+      this.containerd = containerd;
+    } catch (err) {
+      this.skipped.containerd = `containerd's CRI cannot run here: ${(err as Error).message}`;
     }
   }
 
@@ -72,8 +86,8 @@ export class TestRuntimes {
    */
   async stop(): Promise<{ podman?: Leftovers; containerd?: Leftovers }> {
     const left: { podman?: Leftovers; containerd?: Leftovers } = {};
-    if (this.containerd) left.containerd = await this.containerd.stop();
-    if (this.podman) left.podman = await this.podman.stop();
+    if (this.started.containerd) left.containerd = await this.started.containerd.stop();
+    if (this.started.podman) left.podman = await this.started.podman.stop();
     for (const leftovers of Object.values(left)) await removeLeftovers(leftovers);
     rmSync(this.dir, { recursive: true, force: true });
     removeSystemPaths(this.systemPaths);
