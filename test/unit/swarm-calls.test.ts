@@ -88,14 +88,19 @@ const ownPool = (w: Wired) => w.ipam.requestPool({ AddressSpace: 'global_scope',
 const ownNetwork = (gw: string) => ({ IPv4Data: [{ AddressSpace: 'global_scope', Pool: OWN_CIDR, Gateway: gw }], IPv6Data: [] });
 const tagged = (w: Wired, networkId: string) => [...w.networks.values()].filter((n) => n.tags.includes(`kuryr.net.uuid.lh:${networkId.slice(0, 32)}`));
 
-test('swarm, a network Kuryr makes: AllocateNetwork makes it before the VIP; nodes letting go keep it; FreeNetwork then ReleasePool on the manager remove it', async () => {
+/** Two hosts' Kuryr; the manager's allocator has asked for the pool and gateway and allocated the network. */
+async function allocatedByManager() {
   const manager = wire(globalConfig());
   const worker = wire(globalConfig(), { ...manager, host: manager.host });
   const networkId = dockerId();
-
   const { PoolID: poolId } = await ownPool(manager);
   const { Address: gw } = await gateway(manager, poolId);
   await manager.net.allocateNetwork({ NetworkID: networkId, Options: {}, ...ownNetwork(gw) });
+  return { manager, worker, networkId, poolId, gw };
+}
+
+test('swarm, a network Kuryr makes: AllocateNetwork makes it before the VIP; nodes letting go keep it; FreeNetwork then ReleasePool on the manager remove it', async () => {
+  const { manager, worker, networkId, poolId, gw } = await allocatedByManager();
   const [network] = tagged(manager, networkId);
   assert.ok(network, 'AllocateNetwork made the Neutron network');
   assert.ok(network.tags.includes(SWARM_ALLOCATED_TAG), 'marked as the swarm manager\'s');
@@ -136,12 +141,7 @@ test('swarm, a network Kuryr makes: AllocateNetwork makes it before the VIP; nod
 });
 
 test('swarm: the manager\'s late release of a task\'s address frees nothing of the new task given the same address', async () => {
-  const manager = wire(globalConfig());
-  const worker = wire(globalConfig(), { ...manager, host: manager.host });
-  const networkId = dockerId();
-  const { PoolID: poolId } = await ownPool(manager);
-  const { Address: gw } = await gateway(manager, poolId);
-  await manager.net.allocateNetwork({ NetworkID: networkId, Options: {}, ...ownNetwork(gw) });
+  const { manager, worker, networkId, poolId, gw } = await allocatedByManager();
   const { Address: old } = await manager.ipam.requestAddress({ PoolID: poolId, Address: '', Options: {} });
   const ip = old.split('/')[0]!;
   await ownPool(worker);
